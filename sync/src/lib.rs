@@ -1,0 +1,1 @@
+//! spindle-sync: locks and channels that park fibers, not threads.
