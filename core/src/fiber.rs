@@ -1,0 +1,585 @@
+//! Fibers: the `std::thread` API, for stackful coroutines that share one OS thread.
+//!
+//! | std                         | spindle                          |
+//! |-----------------------------|----------------------------------|
+//! | `thread::spawn`, `Builder`  | [`spawn`], [`Builder`]           |
+//! | `JoinHandle`, `Thread`, `ThreadId` | [`JoinHandle`], [`Fiber`], [`FiberId`] |
+//! | `current`, `yield_now`, `park`, `park_timeout`, `sleep` | the same names here, plus [`sleep_until`] |
+//!
+//! Closures need `'static` but not `Send`: a fiber never leaves the thread that spawned it.
+//!
+//! Outside a runtime (on a plain thread), [`yield_now`], [`park`], [`park_timeout`], [`sleep`]
+//! and [`sleep_until`] behave like their `std::thread` twins, and [`current`] returns a
+//! [`Fiber`] that stands for the calling thread. [`spawn`] panics there.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::local;
+pub use crate::local::LocalKey;
+use crate::scheduler::{Cancelled, SchedShared, Scheduler};
+use crate::stack::Stack;
+use crate::timer::TimerKey;
+
+/// A unique identifier for a fiber (or for a plain thread seen through [`current`]).
+///
+/// Like `std::thread::ThreadId`: unique for the life of the process, never reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FiberId(NonZeroU64);
+
+impl FiberId {
+    fn next() -> FiberId {
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        let id = COUNTER.fetch_add(1, Ordering::Relaxed);
+        FiberId(NonZeroU64::new(id).expect("fiber id counter overflowed"))
+    }
+
+    /// The identifier as a number.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for FiberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FiberId({})", self.0)
+    }
+}
+
+/// Where a fiber is in its life; see the table in the scheduler module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Runnable,
+    Running,
+    Parked,
+    Finished,
+}
+
+/// A fiber as seen by any thread: identity, plus scheduler-owned state behind
+/// [`local`](FiberShared::local).
+pub(crate) struct FiberShared {
+    pub(crate) id: FiberId,
+    name: Option<Box<str>>,
+    pub(crate) spawned_at: &'static Location<'static>,
+    sched: Arc<SchedShared>,
+    /// Copy of `sched.id()`, checked on every access to `local`.
+    sched_id: u32,
+    local: LocalState,
+}
+
+/// State only the owning scheduler's thread touches.
+pub(crate) struct LocalState {
+    pub(crate) state: Cell<State>,
+    /// std's park token.
+    pub(crate) notified: Cell<bool>,
+    /// Set when the runtime shuts down: the fiber must unwind.
+    pub(crate) cancelled: Cell<bool>,
+    /// Saved stack pointer while suspended.
+    pub(crate) sp: Cell<*mut u8>,
+    stack: Cell<Option<Stack>>,
+    /// Guard page range `[start, end)`, for the overflow handler.
+    pub(crate) guard: Cell<(usize, usize)>,
+    /// Usable stack bytes, for the overflow handler.
+    pub(crate) stack_size: Cell<usize>,
+    /// The armed timer of a timed park.
+    pub(crate) timer: Cell<Option<TimerKey>>,
+    /// Index in the scheduler's table of fibers.
+    pub(crate) slot: Cell<usize>,
+    /// Values of `fiber_local!` keys, by key index.
+    pub(crate) locals: RefCell<Vec<Option<Box<dyn Any>>>>,
+}
+
+// SAFETY: the fields of `FiberShared` other threads can reach are immutable (`id`, `name`,
+// `spawned_at`, `sched_id`) or thread-safe (`sched`). `local` holds non-thread-safe cells, but
+// it is only reachable through `FiberShared::local`, which requires a `&Scheduler` whose id
+// matches: a scheduler lives in a Box owned by one `run` call and is neither Send nor Sync, so
+// holding it proves we run on the owner thread. When the last handle drops on another thread,
+// `local` holds no stack (released at finish) and no fiber-local values (dropped at finish).
+unsafe impl Send for FiberShared {}
+// SAFETY: see the `Send` impl.
+unsafe impl Sync for FiberShared {}
+
+impl fmt::Debug for FiberShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FiberShared")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl FiberShared {
+    pub(crate) fn new(
+        sched: &Scheduler,
+        name: Option<String>,
+        spawned_at: &'static Location<'static>,
+    ) -> FiberShared {
+        FiberShared {
+            id: FiberId::next(),
+            name: name.map(String::into_boxed_str),
+            spawned_at,
+            sched: Arc::clone(sched.shared()),
+            sched_id: sched.id(),
+            local: LocalState {
+                state: Cell::new(State::Runnable),
+                notified: Cell::new(false),
+                cancelled: Cell::new(false),
+                sp: Cell::new(std::ptr::null_mut()),
+                stack: Cell::new(None),
+                guard: Cell::new((0, 0)),
+                stack_size: Cell::new(0),
+                timer: Cell::new(None),
+                slot: Cell::new(usize::MAX),
+                locals: RefCell::new(Vec::new()),
+            },
+        }
+    }
+
+    /// The scheduler-owned state; `sched` must be this fiber's own scheduler.
+    #[inline]
+    pub(crate) fn local(&self, sched: &Scheduler) -> &LocalState {
+        assert_eq!(
+            self.sched_id,
+            sched.id(),
+            "spindle: a fiber's state touched from another scheduler"
+        );
+        &self.local
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Unparks from any thread.
+    fn unpark(self: &Arc<Self>) {
+        match Scheduler::current() {
+            Some(sched) if sched.id() == self.sched_id => sched.unpark_local(self),
+            _ => self.sched.unpark_remote(Arc::clone(self)),
+        }
+    }
+}
+
+impl fmt::Debug for LocalState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalState")
+            .field("state", &self.state.get())
+            .field("notified", &self.notified.get())
+            .field("cancelled", &self.cancelled.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalState {
+    pub(crate) fn install_stack(&self, stack: Stack) {
+        let guard = stack.guard();
+        self.guard.set((guard.start, guard.end));
+        self.stack_size.set(stack.usable());
+        self.stack.set(Some(stack));
+    }
+
+    pub(crate) fn take_stack(&self) -> Option<Stack> {
+        self.guard.set((0, 0));
+        self.stack.take()
+    }
+}
+
+/// A handle to a fiber, or to a plain thread seen through [`current`].
+///
+/// `Fiber` is `Clone + Send + Sync`: any thread may hold one and [`unpark`](Fiber::unpark) it.
+#[derive(Clone)]
+pub struct Fiber {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Fiber(Arc<FiberShared>),
+    Thread { thread: thread::Thread, id: FiberId },
+}
+
+impl Fiber {
+    pub(crate) fn from_shared(shared: Arc<FiberShared>) -> Fiber {
+        Fiber {
+            inner: Inner::Fiber(shared),
+        }
+    }
+
+    /// The fiber's unique identifier.
+    pub fn id(&self) -> FiberId {
+        match &self.inner {
+            Inner::Fiber(f) => f.id,
+            Inner::Thread { id, .. } => *id,
+        }
+    }
+
+    /// The fiber's name, if it was given one with [`Builder::name`]. The root fiber of a
+    /// runtime is named `"main"`; a plain thread's handle carries the thread's name.
+    pub fn name(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Fiber(f) => f.name(),
+            Inner::Thread { thread, .. } => thread.name(),
+        }
+    }
+
+    /// Makes the fiber runnable if it is parked, or makes its next [`park`] return at once.
+    ///
+    /// Callable from any thread: from the fiber's own thread it is a few plain memory
+    /// operations; from another thread the fiber is queued on its scheduler, which is woken if
+    /// it sleeps. Unparking a finished fiber does nothing.
+    pub fn unpark(&self) {
+        match &self.inner {
+            Inner::Fiber(f) => f.unpark(),
+            Inner::Thread { thread, .. } => thread.unpark(),
+        }
+    }
+
+    /// Where the fiber was spawned, for diagnostics (`None` for a plain thread's handle).
+    pub fn spawn_location(&self) -> Option<&'static Location<'static>> {
+        match &self.inner {
+            Inner::Fiber(f) => Some(f.spawned_at),
+            Inner::Thread { .. } => None,
+        }
+    }
+}
+
+impl fmt::Debug for Fiber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fiber")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+/// A handle to the caller: the running fiber, or on a plain thread, the thread.
+pub fn current() -> Fiber {
+    match Scheduler::current() {
+        Some(sched) if sched.in_fiber() => Fiber::from_shared(sched.current_arc()),
+        _ => {
+            thread_local! {
+                static THREAD_FIBER_ID: Cell<Option<FiberId>> = const { Cell::new(None) };
+            }
+            let id = THREAD_FIBER_ID.with(|cell| {
+                *cell.get().get_or_insert_with(|| {
+                    let id = FiberId::next();
+                    cell.set(Some(id));
+                    id
+                })
+            });
+            Fiber {
+                inner: Inner::Thread {
+                    thread: thread::current(),
+                    id,
+                },
+            }
+        }
+    }
+}
+
+/// Whether the caller runs on a fiber of a spindle runtime.
+pub fn is_fiber() -> bool {
+    Scheduler::current().is_some_and(Scheduler::in_fiber)
+}
+
+/// Lets the other runnable fibers of this thread run, then continues. On a plain thread:
+/// `std::thread::yield_now`.
+pub fn yield_now() {
+    match Scheduler::current() {
+        Some(sched) if sched.in_fiber() => {
+            sched.yield_now();
+            sched.check_cancelled();
+        }
+        _ => thread::yield_now(),
+    }
+}
+
+/// Blocks the running fiber until its [`Fiber::unpark`] is called (or spuriously).
+///
+/// As with `std::thread::park`, an `unpark` that came first makes `park` return at once, and
+/// `park` may also return for no reason: call it in a loop that checks a condition. On a plain
+/// thread this is `std::thread::park`.
+pub fn park() {
+    match Scheduler::current() {
+        Some(sched) if sched.in_fiber() => {
+            sched.park(None);
+            sched.check_cancelled();
+        }
+        _ => thread::park(),
+    }
+}
+
+/// Like [`park`], returning after at most `dur`.
+pub fn park_timeout(dur: Duration) {
+    match Scheduler::current() {
+        Some(sched) if sched.in_fiber() => {
+            sched.park(Instant::now().checked_add(dur));
+            sched.check_cancelled();
+        }
+        _ => thread::park_timeout(dur),
+    }
+}
+
+/// Puts the running fiber to sleep for at least `dur`; other fibers run meanwhile. On a plain
+/// thread: `std::thread::sleep`.
+pub fn sleep(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => sleep_until(deadline),
+        None => loop {
+            park();
+        },
+    }
+}
+
+/// Puts the running fiber to sleep until `deadline`; returns at once if it has passed.
+pub fn sleep_until(deadline: Instant) {
+    match Scheduler::current() {
+        Some(sched) if sched.in_fiber() => loop {
+            if Instant::now() >= deadline {
+                return;
+            }
+            sched.park(Some(deadline));
+            sched.check_cancelled();
+        },
+        _ => {
+            let now = Instant::now();
+            if deadline > now {
+                thread::sleep(deadline - now);
+            }
+        }
+    }
+}
+
+/// Spawns a fiber on the current thread's runtime and returns its [`JoinHandle`].
+///
+/// The fiber is queued behind the fibers already runnable (FIFO) and starts when the caller
+/// next yields, parks or waits. It uses the runtime's default stack size.
+///
+/// # Panics
+///
+/// Outside a runtime (call it inside [`run`](crate::run)), or when no stack can be mapped
+/// (see [`Builder::spawn`]).
+///
+/// # Examples
+///
+/// ```
+/// let v = spindle::run(|| spindle::fiber::spawn(|| 6 * 7).join().unwrap());
+/// assert_eq!(v, 42);
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Configures a fiber before spawning it, like `std::thread::Builder`.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the fiber; the name shows in [`Fiber::name`], overflow reports and stall reports.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the usable stack size in bytes, rounded up to whole pages (at least 16 KiB).
+    /// Only touched pages use memory.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the fiber.
+    ///
+    /// # Errors
+    ///
+    /// When called outside a runtime, and when the stack cannot be mapped: the process ran out
+    /// of address space or of memory mappings; the message names `vm.max_map_count`.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let spawned_at = Location::caller();
+        let Some(sched) = Scheduler::current() else {
+            return Err(io::Error::other(
+                "spindle::fiber::spawn called outside a spindle runtime: call it from inside \
+                 spindle::run(|| ...) or Runtime::run",
+            ));
+        };
+        let packet: Arc<Packet<T>> = Arc::new(Packet::new());
+        let theirs = Arc::clone(&packet);
+        let body = move |cancelled: bool| run_body(cancelled, f, &theirs);
+        let shared = sched.spawn(body, self.name, self.stack_size, spawned_at)?;
+        Ok(JoinHandle {
+            fiber: Fiber::from_shared(shared),
+            packet,
+        })
+    }
+}
+
+/// Runs a fiber's closure (unless the runtime is already shutting down), drops its fiber-local
+/// values, then publishes the result.
+pub(crate) fn run_body<F, T>(cancelled: bool, f: F, packet: &Packet<T>)
+where
+    F: FnOnce() -> T,
+{
+    let result = if cancelled {
+        // Never started: drop the closure's captures, as unwinding would have.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+        Err(Box::new(Cancelled) as Box<dyn Any + Send>)
+    } else {
+        panic::catch_unwind(AssertUnwindSafe(f))
+    };
+    local::drop_fiber_locals();
+    packet.complete(result);
+}
+
+const RUNNING: u8 = 0;
+const WAITING: u8 = 1;
+const DONE: u8 = 2;
+
+/// Where a fiber leaves its result for its [`JoinHandle`].
+///
+/// | state     | meaning                                   |
+/// |-----------|-------------------------------------------|
+/// | `RUNNING` | no result yet, nobody waiting             |
+/// | `WAITING` | no result yet; `waiter` holds the joiner  |
+/// | `DONE`    | `result` is written                       |
+pub(crate) struct Packet<T> {
+    state: AtomicU8,
+    waiter: UnsafeCell<Option<Fiber>>,
+    result: UnsafeCell<Option<thread::Result<T>>>,
+}
+
+// SAFETY: `result` is written once by the fiber before `state` becomes DONE (release) and read
+// only after DONE is seen (acquire); `waiter` is written only by the single joiner while
+// RUNNING and read only by the completer after it swapped in DONE, so no cell is accessed
+// concurrently. A `T` crosses threads only if the handle does, which needs `T: Send`.
+unsafe impl<T: Send> Send for Packet<T> {}
+// SAFETY: see the `Send` impl.
+unsafe impl<T: Send> Sync for Packet<T> {}
+
+impl<T> Packet<T> {
+    pub(crate) fn new() -> Packet<T> {
+        Packet {
+            state: AtomicU8::new(RUNNING),
+            waiter: UnsafeCell::new(None),
+            result: UnsafeCell::new(None),
+        }
+    }
+
+    fn complete(&self, result: thread::Result<T>) {
+        // SAFETY: only the fiber itself completes its packet, once, and nobody reads `result`
+        // before seeing DONE.
+        unsafe { *self.result.get() = Some(result) };
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            // SAFETY: the joiner wrote `waiter` before moving to WAITING and never touches it
+            // again; we saw WAITING, so we own it now.
+            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                waiter.unpark();
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Takes the result once the fiber is done.
+    pub(crate) fn take(&self) -> Option<thread::Result<T>> {
+        if !self.is_done() {
+            return None;
+        }
+        // SAFETY: DONE was observed with acquire ordering, so the write of `result` is visible
+        // and no one writes it again; `take` is reached through `&mut`-like single ownership
+        // (join consumes the handle; `run` owns the root packet).
+        unsafe { (*self.result.get()).take() }
+    }
+
+    /// Blocks the caller (fiber or thread) until the result is there.
+    fn wait(&self) {
+        if self.is_done() {
+            return;
+        }
+        // SAFETY: we are the only joiner and the state is not WAITING yet, so nobody reads
+        // `waiter` until our compare-exchange below publishes it.
+        unsafe { *self.waiter.get() = Some(current()) };
+        if self
+            .state
+            .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // DONE meanwhile
+        }
+        while !self.is_done() {
+            park();
+        }
+    }
+}
+
+/// An owned permission to join a fiber (to wait for it to finish and take its result).
+///
+/// Dropping the handle detaches the fiber: it keeps running.
+pub struct JoinHandle<T> {
+    fiber: Fiber,
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the fiber to finish and returns its result: `Err` with the panic payload if
+    /// it panicked.
+    ///
+    /// Called from a fiber, parks only that fiber. Called from a plain thread (the handle was
+    /// sent there), parks the thread.
+    ///
+    /// # Panics
+    ///
+    /// If a fiber tries to join itself, which could never return.
+    pub fn join(self) -> thread::Result<T> {
+        assert!(
+            !(is_fiber() && current().id() == self.fiber.id()),
+            "a fiber tried to join itself, which would wait forever"
+        );
+        self.packet.wait();
+        self.packet.take().expect("joined fiber has no result")
+    }
+
+    /// A handle to the fiber.
+    pub fn fiber(&self) -> &Fiber {
+        &self.fiber
+    }
+
+    /// Whether the fiber has finished (returned or panicked). Does not block.
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("fiber", &self.fiber)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,29 @@
+//! spindle-core: the fiber runtime underneath spindle.
+//!
+//! - `arch`: the context switch (the only assembly).
+//! - `stack`: guarded stacks carved from `mmap` slabs, and the overflow report.
+//! - `scheduler`: one FIFO scheduler per thread, parking and unparking.
+//! - `timer`: deadlines of sleeps and timeouts.
+//! - [`reactor`]: epoll readiness turned into wake-ups; [`reactor::Registration::wait`] is the
+//!   primitive the I/O shims of `spindle-io` build on.
+//! - [`fiber`]: the public `std::thread`-shaped API; [`run`] and [`Runtime`] start a scheduler.
+//!
+//! Users should depend on the `spindle` facade, which re-exports this crate's public API.
+
+mod arch;
+pub mod fiber;
+mod local;
+pub mod reactor;
+pub mod runtime;
+mod scheduler;
+mod slab;
+mod stack;
+mod stats;
+mod sys;
+mod timer;
+
+pub use runtime::{Runtime, run};
+pub use stats::{Stats, stats};
+
+/// Re-exported in [`fiber`] as `fiber::LocalKey`.
+pub use local::LocalKey;

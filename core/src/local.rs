@@ -1,0 +1,199 @@
+//! `fiber_local!`: values with one instance per fiber, like `thread_local!` per thread.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::scheduler::Scheduler;
+
+/// Declares fiber-local statics, mirroring `thread_local!`.
+///
+/// Each fiber sees its own value, created by the initializer on first access in that fiber and
+/// dropped when the fiber finishes. Accessed from a plain thread (no runtime), the value is
+/// per thread and dropped when the thread exits.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// spindle::fiber_local! {
+///     static COUNT: Cell<u32> = Cell::new(0);
+/// }
+///
+/// spindle::run(|| {
+///     COUNT.with(|c| c.set(7));
+///     let other = spindle::fiber::spawn(|| COUNT.with(Cell::get)).join().unwrap();
+///     assert_eq!(other, 0);
+///     assert_eq!(COUNT.with(Cell::get), 7);
+/// });
+/// ```
+#[macro_export]
+macro_rules! fiber_local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+        $crate::fiber_local!($(#[$attr])* $vis static $name: $t = $init);
+        $crate::fiber_local!($($rest)*);
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr) => {
+        $(#[$attr])*
+        $vis static $name: $crate::fiber::LocalKey<$t> = {
+            fn __init() -> $t {
+                $init
+            }
+            $crate::fiber::LocalKey::new(__init)
+        };
+    };
+}
+
+/// A fiber-local key made by [`fiber_local!`](crate::fiber_local).
+pub struct LocalKey<T: 'static> {
+    init: fn() -> T,
+    /// Index into each fiber's table of values, plus one; 0 until first use.
+    index: AtomicUsize,
+}
+
+impl<T: 'static> fmt::Debug for LocalKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKey").finish_non_exhaustive()
+    }
+}
+
+type Table = RefCell<Vec<Option<Box<dyn Any>>>>;
+
+thread_local! {
+    /// Values for code that runs on a plain thread.
+    static THREAD_TABLE: Table = const { RefCell::new(Vec::new()) };
+}
+
+impl<T: 'static> LocalKey<T> {
+    #[doc(hidden)]
+    pub const fn new(init: fn() -> T) -> LocalKey<T> {
+        LocalKey {
+            init,
+            index: AtomicUsize::new(0),
+        }
+    }
+
+    fn index(&'static self) -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        match self.index.load(Ordering::Acquire) {
+            0 => {
+                let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+                match self
+                    .index
+                    .compare_exchange(0, fresh, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => fresh - 1,
+                    Err(won) => won - 1,
+                }
+            }
+            n => n - 1,
+        }
+    }
+
+    /// Calls `f` with a reference to this fiber's value, creating it first if needed.
+    ///
+    /// # Panics
+    ///
+    /// If the initializer panics, or if accessed while the fiber's values are being dropped.
+    pub fn with<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        let index = self.index();
+        match Scheduler::current() {
+            Some(sched) if sched.in_fiber() => {
+                let table = &sched.current_fiber().local(sched).locals;
+                f(self.get_or_init(table, index))
+            }
+            _ => THREAD_TABLE.with(|table| {
+                // SAFETY-free reborrow: the thread-local outlives this call.
+                f(self.get_or_init(table, index))
+            }),
+        }
+    }
+
+    /// Returns the value in `table`, inserting it first. The value is boxed, so the reference
+    /// stays valid when the table grows; entries are only removed when the owner ends.
+    fn get_or_init<'a>(&'static self, table: &'a Table, index: usize) -> &'a T {
+        let existing = table.borrow().get(index).and_then(|v| v.as_ref()).map(|b| {
+            let ptr: *const dyn Any = &**b;
+            ptr
+        });
+        let ptr = match existing {
+            Some(ptr) => ptr,
+            None => {
+                // The initializer may itself use other fiber-locals: no borrow is held here.
+                let value: Box<dyn Any> = Box::new((self.init)());
+                let mut table = table.borrow_mut();
+                if table.len() <= index {
+                    table.resize_with(index + 1, || None);
+                }
+                let slot = table[index].insert(value);
+                let ptr: *const dyn Any = &**slot;
+                ptr
+            }
+        };
+        // SAFETY: the box behind `ptr` lives until the table's owner (a fiber or a thread)
+        // finishes, which outlives `'a` (the borrow of the table); its type is T because only
+        // this key, of type LocalKey<T>, uses `index`.
+        unsafe { &*ptr.cast::<T>() }
+    }
+}
+
+impl<T: 'static> LocalKey<std::cell::Cell<T>> {
+    /// Sets the value (creating the others' defaults first if needed).
+    pub fn set(&'static self, value: T) {
+        self.with(|cell| cell.set(value))
+    }
+
+    /// Returns a copy of the value.
+    pub fn get(&'static self) -> T
+    where
+        T: Copy,
+    {
+        self.with(std::cell::Cell::get)
+    }
+}
+
+impl<T: 'static> LocalKey<RefCell<T>> {
+    /// Calls `f` with a shared borrow of the value.
+    pub fn with_borrow<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        self.with(|cell| f(&cell.borrow()))
+    }
+
+    /// Calls `f` with a mutable borrow of the value.
+    pub fn with_borrow_mut<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&mut T) -> R,
+    {
+        self.with(|cell| f(&mut cell.borrow_mut()))
+    }
+}
+
+/// Drops the running fiber's fiber-local values (at the end of its body). Values created by
+/// destructors are dropped too, in further rounds.
+pub(crate) fn drop_fiber_locals() {
+    let Some(sched) = Scheduler::current() else {
+        return;
+    };
+    if !sched.in_fiber() {
+        return;
+    }
+    for _ in 0..8 {
+        let values = std::mem::take(&mut *sched.current_fiber().local(sched).locals.borrow_mut());
+        if values.iter().all(Option::is_none) {
+            return;
+        }
+        for value in values.into_iter().flatten() {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err()
+            {
+                eprintln!("spindle: a fiber-local value panicked while being dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The OS readiness backend, behind a narrow interface (today mio on epoll).
+//!
+//! Everything the reactor needs from the OS is here: register an fd once for both directions
+//! (edge-triggered), deregister it, wait for events with a timeout, and a cross-thread
+//! notifier that interrupts that wait. A second backend (for example on the `polling` crate)
+//! would provide the same four items.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+/// Token reserved for the notifier.
+const NOTIFY_TOKEN: Token = Token(usize::MAX);
+
+/// Readiness reported for one registered fd.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readiness {
+    /// The fd's token, as given to [`Poller::register`].
+    pub(crate) token: usize,
+    /// A reader may make progress (data, end of stream, or an error to report).
+    pub(crate) read: bool,
+    /// A writer may make progress (buffer space, peer gone, or an error to report).
+    pub(crate) write: bool,
+}
+
+/// Waits for readiness of registered fds.
+#[derive(Debug)]
+pub(crate) struct Poller {
+    poll: Poll,
+    events: Events,
+}
+
+/// Interrupts a [`Poller::poll`] from any thread.
+#[derive(Debug)]
+pub(crate) struct Notifier(Waker);
+
+impl Poller {
+    /// A poller and the notifier that interrupts it.
+    pub(crate) fn new() -> io::Result<(Poller, Notifier)> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), NOTIFY_TOKEN)?;
+        Ok((
+            Poller {
+                poll,
+                events: Events::with_capacity(1024),
+            },
+            Notifier(waker),
+        ))
+    }
+
+    /// Registers `fd` for both directions, edge-triggered, under `token`.
+    pub(crate) fn register(&self, fd: RawFd, token: usize) -> io::Result<()> {
+        self.poll.registry().register(
+            &mut SourceFd(&fd),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    /// Removes `fd` from the interest list.
+    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        self.poll.registry().deregister(&mut SourceFd(&fd))
+    }
+
+    /// Waits up to `timeout` (forever with `None`) and reports each ready fd to `on_ready`.
+    /// Returns the number of events, notifier included.
+    pub(crate) fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        mut on_ready: impl FnMut(Readiness),
+    ) -> io::Result<usize> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        let mut count = 0;
+        for event in &self.events {
+            count += 1;
+            if event.token() == NOTIFY_TOKEN {
+                continue;
+            }
+            on_ready(Readiness {
+                token: event.token().0,
+                read: event.is_readable() || event.is_read_closed() || event.is_error(),
+                write: event.is_writable() || event.is_write_closed() || event.is_error(),
+            });
+        }
+        Ok(count)
+    }
+}
+
+impl Notifier {
+    /// Makes the current or next [`Poller::poll`] return.
+    pub(crate) fn notify(&self) {
+        // A failed wake can only mean the eventfd counter is saturated, i.e. a wake is
+        // already pending.
+        let _ = self.0.wake();
+    }
+}

@@ -1,0 +1,168 @@
+//! Fiber stacks: carved from large `mmap(MAP_NORESERVE)` slabs, one guard page each.
+//!
+//! ```text
+//!   slab (one mapping, one VMA)
+//!   +-------+-----------------+-------+-----------------+-------+-- ...
+//!   | guard | stack 0 (usable)| guard | stack 1 (usable)| guard |
+//!   +-------+-----------------+-------+-----------------+-------+-- ...
+//!   low                     top0                      top1
+//! ```
+//!
+//! Stacks grow down, so each guard page sits below its stack. Only touched pages cost memory:
+//! an idle fiber whose frames fit in one page costs one page of RSS.
+//!
+//! Guards are installed with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13 and later), which marks
+//! page-table entries and leaves the slab one mapping, so a million guarded stacks fit in the
+//! default `vm.max_map_count` of 65530. On older kernels the guard is an `mprotect(PROT_NONE)`,
+//! which splits the mapping in two per stack; when the kernel runs out of mappings the error
+//! names `vm.max_map_count`.
+
+mod overflow;
+mod pool;
+
+pub(crate) use overflow::{AltStack, install_overflow_handler};
+pub(crate) use pool::StackPool;
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::sys::{cvt, page_size};
+
+/// `madvise` advice that installs guard markers on a range (Linux 6.13). Not yet in libc.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Set once the kernel has refused `MADV_GUARD_INSTALL`, so we stop asking.
+static GUARD_BY_MPROTECT: AtomicBool = AtomicBool::new(false);
+
+/// Smallest usable stack we hand out: room for the entry frames, panic catching and a little
+/// user code.
+pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// One fiber stack: a guard page followed by `usable` bytes, inside a slab owned by a
+/// [`StackPool`].
+#[derive(Debug)]
+pub(crate) struct Stack {
+    /// Lowest address: the start of the guard page.
+    base: NonNull<u8>,
+    /// Usable bytes above the guard page.
+    usable: usize,
+}
+
+impl Stack {
+    /// The highest address of the stack (exclusive): where the first frame goes.
+    pub(crate) fn top(&self) -> *mut u8 {
+        // SAFETY: `base + guard + usable` is the end of this stack's part of its slab, so the
+        // offset stays within (one past) one allocation.
+        unsafe { self.base.as_ptr().add(page_size() + self.usable) }
+    }
+
+    /// The lowest usable address.
+    pub(crate) fn bottom(&self) -> *mut u8 {
+        // SAFETY: the guard page is part of the same slab allocation.
+        unsafe { self.base.as_ptr().add(page_size()) }
+    }
+
+    /// The address range of the guard page.
+    pub(crate) fn guard(&self) -> std::ops::Range<usize> {
+        let start = self.base.as_ptr() as usize;
+        start..start + page_size()
+    }
+
+    /// Usable size in bytes.
+    pub(crate) fn usable(&self) -> usize {
+        self.usable
+    }
+
+    /// Gives the touched pages back to the kernel; the range stays reserved and guarded.
+    fn discard_pages(&self) {
+        // SAFETY: the usable range lies inside a private anonymous mapping that we own and
+        // that no live fiber runs on (the stack is free); MADV_DONTNEED only zeroes it.
+        let ret = unsafe { libc::madvise(self.bottom().cast(), self.usable, libc::MADV_DONTNEED) };
+        // Failure only means the memory stays resident; nothing to recover.
+        debug_assert_eq!(ret, 0);
+    }
+}
+
+/// Rounds a requested stack size up to whole pages, with the minimum applied.
+pub(crate) fn round_stack_size(requested: usize) -> usize {
+    let page = page_size();
+    requested.max(MIN_STACK_SIZE).div_ceil(page) * page
+}
+
+/// Maps `len` bytes of address space for stacks, reserving no swap and using no memory until
+/// touched.
+fn map_slab(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping with a null hint has no preconditions; the result is
+    // checked against MAP_FAILED.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!(
+                "cannot map {} KiB of address space for fiber stacks ({err}); the process is \
+                 out of address space or of mappings (see `vm.max_map_count`, \
+                 `ulimit -v`), or use smaller stacks with fiber::Builder::stack_size",
+                len / 1024
+            ),
+        ));
+    }
+    // Huge pages would turn each touched stack page into 2 MiB of RSS.
+    // SAFETY: the range is the mapping just created; the advice changes no contents.
+    unsafe { libc::madvise(ptr, len, libc::MADV_NOHUGEPAGE) };
+    // SAFETY: mmap returned a non-null, non-MAP_FAILED pointer.
+    Ok(unsafe { NonNull::new_unchecked(ptr.cast()) })
+}
+
+/// Unmaps a slab made by [`map_slab`].
+///
+/// # Safety
+///
+/// `ptr..ptr+len` must be a slab from [`map_slab`] on which no fiber still runs or is suspended.
+unsafe fn unmap_slab(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: per the contract, the range is one whole mapping we own and nothing uses it.
+    let ret = unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+    debug_assert_eq!(ret, 0);
+}
+
+/// Makes the page at `base` a guard page.
+fn install_guard(base: NonNull<u8>) -> io::Result<()> {
+    let page = page_size();
+    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) {
+        // SAFETY: `base` is a page-aligned page inside a private anonymous slab we own and no
+        // fiber uses yet; guard markers only make later accesses fault.
+        let ret = unsafe { libc::madvise(base.as_ptr().cast(), page, MADV_GUARD_INSTALL) };
+        match cvt(ret) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // Kernel older than 6.13: fall back to mprotect for good.
+                GUARD_BY_MPROTECT.store(true, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: as above; PROT_NONE on a page of our own unused mapping.
+    let ret = unsafe { libc::mprotect(base.as_ptr().cast(), page, libc::PROT_NONE) };
+    cvt(ret).map(drop).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENOMEM) {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "cannot install a fiber stack guard page: the process reached \
+                 `vm.max_map_count` (this kernel lacks MADV_GUARD_INSTALL, so every guard page \
+                 splits a mapping); raise it with `sysctl vm.max_map_count=<n>` or run fewer fibers",
+            )
+        } else {
+            e
+        }
+    })
+}

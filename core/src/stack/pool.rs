@@ -1,0 +1,111 @@
+//! Reuse of stacks: a per-scheduler pool of slabs, per stack size.
+
+use std::io;
+use std::ptr::NonNull;
+
+use super::{Stack, install_guard, map_slab, unmap_slab};
+use crate::sys::page_size;
+
+/// Address space a slab aims for; big enough that even a million stacks need few mappings.
+const SLAB_TARGET: usize = 64 * 1024 * 1024;
+/// Upper bound on stacks per slab, so small stacks do not reserve absurd slabs.
+const SLAB_MAX_STACKS: usize = 1024;
+
+/// Hands out stacks of any page-multiple size and takes them back.
+///
+/// Free stacks are kept in two lists per size: up to `hot_limit` keep their pages (the next
+/// fiber reuses them without a single page fault); beyond that, a stack's pages are returned to
+/// the kernel with `MADV_DONTNEED` before it is kept, so a burst of fibers does not pin memory
+/// after it ends. Address space is only given back when the pool drops (at the end of `run`).
+#[derive(Debug)]
+pub(crate) struct StackPool {
+    classes: Vec<SizeClass>,
+    slabs: Vec<(NonNull<u8>, usize)>,
+    hot_limit: usize,
+}
+
+#[derive(Debug)]
+struct SizeClass {
+    /// Usable size of the stacks of this class.
+    usable: usize,
+    /// Free stacks whose pages are still resident.
+    hot: Vec<Stack>,
+    /// Free stacks whose pages were given back.
+    cold: Vec<Stack>,
+    /// Next uncarved stack of the newest slab, and how many remain in it.
+    carve: Option<(NonNull<u8>, usize)>,
+}
+
+impl StackPool {
+    /// A pool that keeps at most `hot_limit` free stacks resident per size.
+    pub(crate) fn new(hot_limit: usize) -> StackPool {
+        StackPool {
+            classes: Vec::new(),
+            slabs: Vec::new(),
+            hot_limit,
+        }
+    }
+
+    /// A stack with `usable` bytes (a page multiple, from `round_stack_size`).
+    pub(crate) fn alloc(&mut self, usable: usize) -> io::Result<Stack> {
+        let idx = match self.classes.iter().position(|c| c.usable == usable) {
+            Some(idx) => idx,
+            None => {
+                self.classes.push(SizeClass {
+                    usable,
+                    hot: Vec::new(),
+                    cold: Vec::new(),
+                    carve: None,
+                });
+                self.classes.len() - 1
+            }
+        };
+        let class = &mut self.classes[idx];
+        if let Some(stack) = class.hot.pop().or_else(|| class.cold.pop()) {
+            return Ok(stack);
+        }
+        let stride = usable + page_size();
+        let (next, left) = match class.carve {
+            Some(carve) => carve,
+            None => {
+                let count = (SLAB_TARGET / stride).clamp(1, SLAB_MAX_STACKS);
+                let len = count * stride;
+                let slab = map_slab(len)?;
+                self.slabs.push((slab, len));
+                (slab, count)
+            }
+        };
+        install_guard(next)?;
+        class.carve = if left > 1 {
+            // SAFETY: at least one more whole stride remains inside the slab.
+            Some((unsafe { next.add(stride) }, left - 1))
+        } else {
+            None
+        };
+        Ok(Stack { base: next, usable })
+    }
+
+    /// Takes back a stack no fiber runs on any more.
+    pub(crate) fn release(&mut self, stack: Stack) {
+        let Some(class) = self.classes.iter_mut().find(|c| c.usable == stack.usable) else {
+            debug_assert!(false, "stack of a size this pool never handed out");
+            return;
+        };
+        if class.hot.len() < self.hot_limit {
+            class.hot.push(stack);
+        } else {
+            stack.discard_pages();
+            class.cold.push(stack);
+        }
+    }
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        for &(ptr, len) in &self.slabs {
+            // SAFETY: the pool is dropped when its scheduler ends, after every fiber finished,
+            // so no context lives on these slabs any more.
+            unsafe { unmap_slab(ptr, len) };
+        }
+    }
+}

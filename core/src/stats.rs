@@ -1,0 +1,61 @@
+//! Counters of what a scheduler did, kept as plain cells on its thread.
+
+use std::cell::Cell;
+
+use crate::scheduler::Scheduler;
+
+/// Event counters of one scheduler, bumped on its own thread without atomics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) switches: Cell<u64>,
+    pub(crate) parks: Cell<u64>,
+    pub(crate) polls: Cell<u64>,
+    pub(crate) events: Cell<u64>,
+    pub(crate) timers_fired: Cell<u64>,
+}
+
+/// A snapshot of the statistics of the runtime running on the current thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Fibers alive now (spawned, not yet finished), the root included.
+    pub fibers_alive: usize,
+    /// Fibers spawned since the runtime started, the root included.
+    pub fibers_spawned: u64,
+    /// Fibers runnable now, waiting for their turn.
+    pub runnable: usize,
+    /// Context switches into fibers.
+    pub switches: u64,
+    /// Times a fiber parked (I/O waits, sleeps, locks and joins included).
+    pub parks: u64,
+    /// Reactor polls (`epoll_wait` calls).
+    pub reactor_polls: u64,
+    /// Readiness events the reactor received.
+    pub reactor_events: u64,
+    /// Timers armed now.
+    pub timers_armed: usize,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Fibers waiting on file descriptors now.
+    pub io_waiters: usize,
+}
+
+/// Statistics of the runtime running on the current thread, or `None` outside a runtime.
+pub fn stats() -> Option<Stats> {
+    let sched = Scheduler::current()?;
+    let c = &sched.counters;
+    let (runnable, timers_armed, io_waiters) = sched.queue_lengths();
+    Some(Stats {
+        fibers_alive: sched.fibers_alive(),
+        fibers_spawned: c.spawned.get(),
+        runnable,
+        switches: c.switches.get(),
+        parks: c.parks.get(),
+        reactor_polls: c.polls.get(),
+        reactor_events: c.events.get(),
+        timers_armed,
+        timers_fired: c.timers_fired.get(),
+        io_waiters,
+    })
+}
