@@ -370,6 +370,7 @@ pub fn sleep_until(deadline: Instant) {
 /// # Examples
 ///
 /// ```
+/// # extern crate spindle_core as spindle;
 /// let v = spindle::run(|| spindle::fiber::spawn(|| 6 * 7).join().unwrap());
 /// assert_eq!(v, 42);
 /// ```

@@ -16,6 +16,7 @@ use crate::scheduler::Scheduler;
 /// # Examples
 ///
 /// ```
+/// # extern crate spindle_core as spindle;
 /// use std::cell::Cell;
 /// spindle::fiber_local! {
 ///     static COUNT: Cell<u32> = Cell::new(0);

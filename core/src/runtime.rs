@@ -34,6 +34,7 @@ impl Default for Config {
 /// Configures a [`Runtime`].
 ///
 /// ```
+/// # extern crate spindle_core as spindle;
 /// let rt = spindle::Runtime::builder().stack_size(64 * 1024).build()?;
 /// assert_eq!(rt.run(|| 1 + 1), 2);
 /// # Ok::<(), std::io::Error>(())
@@ -144,6 +145,7 @@ impl Runtime {
 /// # Examples
 ///
 /// ```
+/// # extern crate spindle_core as spindle;
 /// use spindle::fiber;
 /// use std::time::Duration;
 ///
