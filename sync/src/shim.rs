@@ -1,0 +1,57 @@
+//! The one place that chooses between the real world and loom's model of it.
+//!
+//! Normal builds use `std`'s atomics and `spindle_core::fiber`'s park/unpark. Under
+//! `RUSTFLAGS="--cfg loom"` the same names come from `loom`, so the lock-word and
+//! wait-queue state machines can be model-checked by `sync/tests/loom_*.rs`. Nothing
+//! outside this module names `std::sync::atomic` or `spindle_core` directly.
+
+#[cfg(not(loom))]
+pub(crate) use spindle_core::fiber::{Fiber, current, park, park_timeout};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
+#[cfg(loom)]
+pub(crate) use loom::thread::{Thread as Fiber, current, park};
+
+/// loom has no clock; its model tests never use timeouts, so a timed park is a park.
+#[cfg(loom)]
+pub(crate) fn park_timeout(_dur: std::time::Duration) {
+    loom::thread::park();
+}
+
+/// One step of a busy-wait on a spin lock held by another thread.
+///
+/// The first spins are CPU hints; after that the thread yields to the OS, because the
+/// holder may have been preempted (a spin-lock holder never parks, so it is always
+/// either running or waiting for a CPU).
+#[inline]
+pub(crate) fn spin_wait(spins: &mut u32) {
+    #[cfg(loom)]
+    {
+        let _ = spins;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        if *spins < 64 {
+            *spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Declares a function that is `const` in normal builds and plain under loom, whose
+/// atomics have no `const fn new`.
+macro_rules! loom_const_fn {
+    ($(#[$m:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $($rest)*
+    };
+}
+pub(crate) use loom_const_fn;
