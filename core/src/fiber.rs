@@ -13,19 +13,20 @@
 //! [`Fiber`] that stands for the calling thread. [`spawn`] panics there.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::local;
+pub use crate::join::JoinHandle;
+use crate::join::{self, FiberRef};
 pub use crate::local::LocalKey;
-use crate::scheduler::{Cancelled, SchedShared, Scheduler};
+use crate::scheduler::{SchedShared, Scheduler};
 use crate::stack::Stack;
 use crate::timer::TimerKey;
 
@@ -36,9 +37,23 @@ use crate::timer::TimerKey;
 pub struct FiberId(NonZeroU64);
 
 impl FiberId {
-    fn next() -> FiberId {
+    /// A fresh id. Each thread takes ids from the global counter in blocks, so spawning
+    /// touches no shared cache line.
+    pub(crate) fn next() -> FiberId {
+        const BLOCK: u64 = 1024;
         static COUNTER: AtomicU64 = AtomicU64::new(1);
-        let id = COUNTER.fetch_add(1, Ordering::Relaxed);
+        thread_local! {
+            static BLOCK_LEFT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        let id = BLOCK_LEFT.with(|cell| {
+            let (mut next, mut end) = cell.get();
+            if next == end {
+                next = COUNTER.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next + BLOCK;
+            }
+            cell.set((next + 1, end));
+            next
+        });
         FiberId(NonZeroU64::new(id).expect("fiber id counter overflowed"))
     }
 
@@ -91,6 +106,8 @@ pub(crate) struct LocalState {
     pub(crate) stack_size: Cell<usize>,
     /// The armed timer of a timed park.
     pub(crate) timer: Cell<Option<TimerKey>>,
+    /// The next fiber in the run queue.
+    pub(crate) next_runnable: Cell<*const FiberShared>,
     /// Index in the scheduler's table of fibers.
     pub(crate) slot: Cell<usize>,
     /// Values of `fiber_local!` keys, by key index.
@@ -137,6 +154,7 @@ impl FiberShared {
                 guard: Cell::new((0, 0)),
                 stack_size: Cell::new(0),
                 timer: Cell::new(None),
+                next_runnable: Cell::new(std::ptr::null()),
                 slot: Cell::new(usize::MAX),
                 locals: RefCell::new(Vec::new()),
             },
@@ -157,14 +175,6 @@ impl FiberShared {
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
-
-    /// Unparks from any thread.
-    fn unpark(self: &Arc<Self>) {
-        match Scheduler::current() {
-            Some(sched) if sched.id() == self.sched_id => sched.unpark_local(self),
-            _ => self.sched.unpark_remote(Arc::clone(self)),
-        }
-    }
 }
 
 impl fmt::Debug for LocalState {
@@ -174,6 +184,15 @@ impl fmt::Debug for LocalState {
             .field("notified", &self.notified.get())
             .field("cancelled", &self.cancelled.get())
             .finish_non_exhaustive()
+    }
+}
+
+/// Unparks `fiber` from any thread.
+fn unpark_ref(fiber: &FiberRef) {
+    let shared = fiber.shared();
+    match Scheduler::current() {
+        Some(sched) if sched.id() == shared.sched_id => sched.unpark_local(shared),
+        _ => shared.sched.unpark_remote(Arc::clone(fiber)),
     }
 }
 
@@ -201,21 +220,29 @@ pub struct Fiber {
 
 #[derive(Clone)]
 enum Inner {
-    Fiber(Arc<FiberShared>),
+    Fiber(FiberRef),
     Thread { thread: thread::Thread, id: FiberId },
 }
 
 impl Fiber {
-    pub(crate) fn from_shared(shared: Arc<FiberShared>) -> Fiber {
+    pub(crate) fn from_ref(fiber: FiberRef) -> Fiber {
         Fiber {
-            inner: Inner::Fiber(shared),
+            inner: Inner::Fiber(fiber),
+        }
+    }
+
+    /// The shared state behind a fiber handle (null for a thread's handle).
+    pub(crate) fn shared_ptr(&self) -> *const FiberShared {
+        match &self.inner {
+            Inner::Fiber(f) => f.shared(),
+            Inner::Thread { .. } => std::ptr::null(),
         }
     }
 
     /// The fiber's unique identifier.
     pub fn id(&self) -> FiberId {
         match &self.inner {
-            Inner::Fiber(f) => f.id,
+            Inner::Fiber(f) => f.shared().id,
             Inner::Thread { id, .. } => *id,
         }
     }
@@ -224,7 +251,7 @@ impl Fiber {
     /// runtime is named `"main"`; a plain thread's handle carries the thread's name.
     pub fn name(&self) -> Option<&str> {
         match &self.inner {
-            Inner::Fiber(f) => f.name(),
+            Inner::Fiber(f) => f.shared().name(),
             Inner::Thread { thread, .. } => thread.name(),
         }
     }
@@ -236,7 +263,7 @@ impl Fiber {
     /// it sleeps. Unparking a finished fiber does nothing.
     pub fn unpark(&self) {
         match &self.inner {
-            Inner::Fiber(f) => f.unpark(),
+            Inner::Fiber(f) => unpark_ref(f),
             Inner::Thread { thread, .. } => thread.unpark(),
         }
     }
@@ -244,7 +271,7 @@ impl Fiber {
     /// Where the fiber was spawned, for diagnostics (`None` for a plain thread's handle).
     pub fn spawn_location(&self) -> Option<&'static Location<'static>> {
         match &self.inner {
-            Inner::Fiber(f) => Some(f.spawned_at),
+            Inner::Fiber(f) => Some(f.shared().spawned_at),
             Inner::Thread { .. } => None,
         }
     }
@@ -262,7 +289,7 @@ impl fmt::Debug for Fiber {
 /// A handle to the caller: the running fiber, or on a plain thread, the thread.
 pub fn current() -> Fiber {
     match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => Fiber::from_shared(sched.current_arc()),
+        Some(sched) if sched.in_fiber() => Fiber::from_ref(sched.current_ref()),
         _ => {
             thread_local! {
                 static THREAD_FIBER_ID: Cell<Option<FiberId>> = const { Cell::new(None) };
@@ -428,159 +455,6 @@ impl Builder {
                  spindle::run(|| ...) or Runtime::run",
             ));
         };
-        let packet: Arc<Packet<T>> = Arc::new(Packet::new());
-        let theirs = Arc::clone(&packet);
-        let body = move |cancelled: bool| run_body(cancelled, f, &theirs);
-        let shared = sched.spawn(body, self.name, self.stack_size, spawned_at)?;
-        Ok(JoinHandle {
-            fiber: Fiber::from_shared(shared),
-            packet,
-        })
-    }
-}
-
-/// Runs a fiber's closure (unless the runtime is already shutting down), drops its fiber-local
-/// values, then publishes the result.
-pub(crate) fn run_body<F, T>(cancelled: bool, f: F, packet: &Packet<T>)
-where
-    F: FnOnce() -> T,
-{
-    let result = if cancelled {
-        // Never started: drop the closure's captures, as unwinding would have.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
-        Err(Box::new(Cancelled) as Box<dyn Any + Send>)
-    } else {
-        panic::catch_unwind(AssertUnwindSafe(f))
-    };
-    local::drop_fiber_locals();
-    packet.complete(result);
-}
-
-const RUNNING: u8 = 0;
-const WAITING: u8 = 1;
-const DONE: u8 = 2;
-
-/// Where a fiber leaves its result for its [`JoinHandle`].
-///
-/// | state     | meaning                                   |
-/// |-----------|-------------------------------------------|
-/// | `RUNNING` | no result yet, nobody waiting             |
-/// | `WAITING` | no result yet; `waiter` holds the joiner  |
-/// | `DONE`    | `result` is written                       |
-pub(crate) struct Packet<T> {
-    state: AtomicU8,
-    waiter: UnsafeCell<Option<Fiber>>,
-    result: UnsafeCell<Option<thread::Result<T>>>,
-}
-
-// SAFETY: `result` is written once by the fiber before `state` becomes DONE (release) and read
-// only after DONE is seen (acquire); `waiter` is written only by the single joiner while
-// RUNNING and read only by the completer after it swapped in DONE, so no cell is accessed
-// concurrently. A `T` crosses threads only if the handle does, which needs `T: Send`.
-unsafe impl<T: Send> Send for Packet<T> {}
-// SAFETY: see the `Send` impl.
-unsafe impl<T: Send> Sync for Packet<T> {}
-
-impl<T> Packet<T> {
-    pub(crate) fn new() -> Packet<T> {
-        Packet {
-            state: AtomicU8::new(RUNNING),
-            waiter: UnsafeCell::new(None),
-            result: UnsafeCell::new(None),
-        }
-    }
-
-    fn complete(&self, result: thread::Result<T>) {
-        // SAFETY: only the fiber itself completes its packet, once, and nobody reads `result`
-        // before seeing DONE.
-        unsafe { *self.result.get() = Some(result) };
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            // SAFETY: the joiner wrote `waiter` before moving to WAITING and never touches it
-            // again; we saw WAITING, so we own it now.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.unpark();
-            }
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
-    }
-
-    /// Takes the result once the fiber is done.
-    pub(crate) fn take(&self) -> Option<thread::Result<T>> {
-        if !self.is_done() {
-            return None;
-        }
-        // SAFETY: DONE was observed with acquire ordering, so the write of `result` is visible
-        // and no one writes it again; `take` is reached through `&mut`-like single ownership
-        // (join consumes the handle; `run` owns the root packet).
-        unsafe { (*self.result.get()).take() }
-    }
-
-    /// Blocks the caller (fiber or thread) until the result is there.
-    fn wait(&self) {
-        if self.is_done() {
-            return;
-        }
-        // SAFETY: we are the only joiner and the state is not WAITING yet, so nobody reads
-        // `waiter` until our compare-exchange below publishes it.
-        unsafe { *self.waiter.get() = Some(current()) };
-        if self
-            .state
-            .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return; // DONE meanwhile
-        }
-        while !self.is_done() {
-            park();
-        }
-    }
-}
-
-/// An owned permission to join a fiber (to wait for it to finish and take its result).
-///
-/// Dropping the handle detaches the fiber: it keeps running.
-pub struct JoinHandle<T> {
-    fiber: Fiber,
-    packet: Arc<Packet<T>>,
-}
-
-impl<T> JoinHandle<T> {
-    /// Waits for the fiber to finish and returns its result: `Err` with the panic payload if
-    /// it panicked.
-    ///
-    /// Called from a fiber, parks only that fiber. Called from a plain thread (the handle was
-    /// sent there), parks the thread.
-    ///
-    /// # Panics
-    ///
-    /// If a fiber tries to join itself, which could never return.
-    pub fn join(self) -> thread::Result<T> {
-        assert!(
-            !(is_fiber() && current().id() == self.fiber.id()),
-            "a fiber tried to join itself, which would wait forever"
-        );
-        self.packet.wait();
-        self.packet.take().expect("joined fiber has no result")
-    }
-
-    /// A handle to the fiber.
-    pub fn fiber(&self) -> &Fiber {
-        &self.fiber
-    }
-
-    /// Whether the fiber has finished (returned or panicked). Does not block.
-    pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
-    }
-}
-
-impl<T> fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("fiber", &self.fiber)
-            .finish_non_exhaustive()
+        join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
     }
 }

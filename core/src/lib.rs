@@ -12,6 +12,7 @@
 
 mod arch;
 pub mod fiber;
+mod join;
 mod local;
 pub mod reactor;
 pub mod runtime;

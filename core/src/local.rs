@@ -185,8 +185,12 @@ pub(crate) fn drop_fiber_locals() {
     if !sched.in_fiber() {
         return;
     }
+    let table = &sched.current_fiber().local(sched).locals;
     for _ in 0..8 {
-        let values = std::mem::take(&mut *sched.current_fiber().local(sched).locals.borrow_mut());
+        if table.borrow().is_empty() {
+            return;
+        }
+        let values = std::mem::take(&mut *table.borrow_mut());
         if values.iter().all(Option::is_none) {
             return;
         }

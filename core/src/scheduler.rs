@@ -29,8 +29,7 @@
 //! leaves its thread). Another thread's `unpark` instead pushes the fiber onto
 //! [`SchedShared`]'s remote queue and, if the scheduler sleeps in the poller, wakes it.
 
-use std::cell::{Cell, RefCell, UnsafeCell};
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
 use std::panic::{self, Location};
@@ -41,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::arch;
 use crate::fiber::{FiberShared, State};
+use crate::join::FiberRef;
 use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
 use crate::runtime::Config;
 use crate::slab::Slab;
@@ -67,7 +67,7 @@ pub(crate) struct Cancelled;
 pub(crate) struct SchedShared {
     id: u32,
     /// Fibers unparked from other threads; `None` once the scheduler has ended.
-    remote: Mutex<Option<Vec<Arc<FiberShared>>>>,
+    remote: Mutex<Option<Vec<FiberRef>>>,
     /// Set when `remote` may be non-empty (checked without the lock).
     has_remote: AtomicBool,
     /// Set while the scheduler blocks in the poller.
@@ -77,7 +77,7 @@ pub(crate) struct SchedShared {
 
 impl SchedShared {
     /// Queues `fiber` to be unparked by its scheduler, waking the scheduler if it sleeps.
-    pub(crate) fn unpark_remote(&self, fiber: Arc<FiberShared>) {
+    pub(crate) fn unpark_remote(&self, fiber: FiberRef) {
         let mut queue = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(queue) = queue.as_mut() else {
             // The scheduler has ended; its fibers all finished.
@@ -93,25 +93,59 @@ impl SchedShared {
     }
 }
 
-/// A FIFO of runnable fibers. Plain memory: only its own thread touches it.
-#[derive(Debug, Default)]
-struct RunQueue(UnsafeCell<VecDeque<*const FiberShared>>);
+/// A FIFO of runnable fibers, linked through each fiber's `next_runnable` cell: push and pop
+/// are a few plain loads and stores, with no allocation.
+#[derive(Debug)]
+struct RunQueue {
+    head: Cell<*const FiberShared>,
+    tail: Cell<*const FiberShared>,
+    len: Cell<usize>,
+}
+
+impl Default for RunQueue {
+    fn default() -> RunQueue {
+        RunQueue {
+            head: Cell::new(ptr::null()),
+            tail: Cell::new(ptr::null()),
+            len: Cell::new(0),
+        }
+    }
+}
 
 impl RunQueue {
-    fn push(&self, f: *const FiberShared) {
-        // SAFETY: the queue belongs to a `Scheduler`, which is neither Send nor Sync, and no
-        // method of RunQueue calls out while holding the reference.
-        unsafe { (*self.0.get()).push_back(f) }
+    /// Appends `f`, a fiber of `sched` that is in no queue.
+    #[inline]
+    fn push(&self, sched: &Scheduler, f: &FiberShared) {
+        f.local(sched).next_runnable.set(ptr::null());
+        match self.tail.get() {
+            // SAFETY: queued fibers are kept alive by `sched.fibers`.
+            tail if !tail.is_null() => unsafe { &*tail }.local(sched).next_runnable.set(f),
+            _ => self.head.set(f),
+        }
+        self.tail.set(f);
+        self.len.set(self.len.get() + 1);
     }
 
-    fn pop(&self) -> Option<*const FiberShared> {
-        // SAFETY: as in `push`.
-        unsafe { (*self.0.get()).pop_front() }
+    /// Removes the oldest fiber.
+    #[inline]
+    fn pop(&self, sched: &Scheduler) -> Option<&FiberShared> {
+        let head = self.head.get();
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: queued fibers are kept alive by `sched.fibers`.
+        let head = unsafe { &*head };
+        let next = head.local(sched).next_runnable.get();
+        self.head.set(next);
+        if next.is_null() {
+            self.tail.set(ptr::null());
+        }
+        self.len.set(self.len.get() - 1);
+        Some(head)
     }
 
     fn len(&self) -> usize {
-        // SAFETY: as in `push`.
-        unsafe { (*self.0.get()).len() }
+        self.len.get()
     }
 }
 
@@ -127,7 +161,7 @@ pub(crate) struct Scheduler {
     run_queue: RunQueue,
     /// Every fiber not yet reclaimed. This strong reference keeps the raw pointers in the run
     /// queue, the timers and the reactor valid.
-    fibers: RefCell<Slab<Arc<FiberShared>>>,
+    fibers: RefCell<Slab<FiberRef>>,
     timers: RefCell<Timers>,
     reactor: RefCell<Reactor>,
     stacks: RefCell<StackPool>,
@@ -136,12 +170,16 @@ pub(crate) struct Scheduler {
     root: Cell<*const FiberShared>,
     root_done: Cell<bool>,
     shutting_down: Cell<bool>,
-    switches: Cell<u32>,
+    /// Direct switches left before the next detour through the main context.
+    until_poll: Cell<u32>,
+    /// Copy of `shared.id`, read on every state access.
+    id: u32,
     pub(crate) counters: Counters,
 }
 
 impl Scheduler {
     /// The scheduler of the calling thread, if it runs inside `run`.
+    #[inline]
     pub(crate) fn current() -> Option<&'static Scheduler> {
         let ptr = CURRENT.with(Cell::get);
         // SAFETY: CURRENT is non-null only while `run` owns the boxed scheduler on this thread
@@ -150,8 +188,9 @@ impl Scheduler {
         unsafe { ptr.as_ref() }
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> u32 {
-        self.shared.id
+        self.id
     }
 
     pub(crate) fn shared(&self) -> &Arc<SchedShared> {
@@ -159,6 +198,7 @@ impl Scheduler {
     }
 
     /// Whether a fiber (not the main context) is running.
+    #[inline]
     pub(crate) fn in_fiber(&self) -> bool {
         !self.current.get().is_null()
     }
@@ -168,6 +208,7 @@ impl Scheduler {
     /// # Panics
     ///
     /// When called from the main context, which runs no user code.
+    #[inline]
     pub(crate) fn current_fiber(&self) -> &FiberShared {
         let ptr = self.current.get();
         assert!(
@@ -179,23 +220,25 @@ impl Scheduler {
     }
 
     /// An owning handle to the running fiber.
-    pub(crate) fn current_arc(&self) -> Arc<FiberShared> {
-        let ptr: *const FiberShared = self.current_fiber();
-        // SAFETY: `ptr` came from `Arc::as_ptr` of an Arc in `self.fibers`, which stays there
-        // while the fiber runs, so the strong count is at least one during this increment.
-        unsafe {
-            Arc::increment_strong_count(ptr);
-            Arc::from_raw(ptr)
-        }
+    pub(crate) fn current_ref(&self) -> FiberRef {
+        let slot = self.current_fiber().local(self).slot.get();
+        let fibers = self.fibers.borrow();
+        Arc::clone(
+            fibers
+                .get(slot)
+                .expect("the running fiber is in the fiber table"),
+        )
     }
 
     /// Whether the running fiber is being unwound because the runtime is shutting down.
+    #[inline]
     pub(crate) fn current_cancelled(&self) -> bool {
         self.in_fiber() && self.current_fiber().local(self).cancelled.get()
     }
 
     /// Unwinds the running fiber if its runtime is shutting down (and it is not unwinding
     /// already).
+    #[inline]
     pub(crate) fn check_cancelled(&self) {
         if self.current_cancelled() && !std::thread::panicking() {
             panic::resume_unwind(Box::new(Cancelled));
@@ -211,6 +254,8 @@ impl Scheduler {
             notifier,
         });
         Scheduler {
+            id: shared.id,
+            until_poll: Cell::new(config.poll_interval),
             shared,
             stacks: RefCell::new(StackPool::new(config.hot_stacks)),
             config,
@@ -224,19 +269,17 @@ impl Scheduler {
             root: Cell::new(ptr::null()),
             root_done: Cell::new(false),
             shutting_down: Cell::new(false),
-            switches: Cell::new(0),
             counters: Counters::default(),
         }
     }
 
-    /// Creates a fiber that will run `body(cancelled)` and queues it.
+    /// Gives `fiber` a stack on which it will run `body(cancelled)`, and queues it.
     pub(crate) fn spawn<B>(
         &self,
+        fiber: FiberRef,
         body: B,
-        name: Option<String>,
         stack_size: Option<usize>,
-        spawned_at: &'static Location<'static>,
-    ) -> io::Result<Arc<FiberShared>>
+    ) -> io::Result<()>
     where
         B: FnOnce(bool) + 'static,
     {
@@ -248,18 +291,18 @@ impl Scheduler {
             let boxed = Box::new(body);
             place_body(&stack, move |cancelled: bool| boxed(cancelled))
         };
-        let fiber = Arc::new(FiberShared::new(self, name, spawned_at));
-        let local = fiber.local(self);
+        let shared: *const FiberShared = fiber.shared();
+        let slot = self.fibers.borrow_mut().insert(fiber);
+        // SAFETY: the fiber table now owns the cell `shared` points into.
+        let shared = unsafe { &*shared };
+        let local = shared.local(self);
         local.sp.set(sp);
         local.install_stack(stack);
         local.cancelled.set(self.shutting_down.get());
-        let ptr = Arc::as_ptr(&fiber);
-        local
-            .slot
-            .set(self.fibers.borrow_mut().insert(Arc::clone(&fiber)));
-        self.run_queue.push(ptr);
+        local.slot.set(slot);
+        self.run_queue.push(self, shared);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
-        Ok(fiber)
+        Ok(())
     }
 
     /// Makes a parked fiber of this scheduler runnable, or stores the park token.
@@ -268,7 +311,7 @@ impl Scheduler {
         match local.state.get() {
             State::Parked => {
                 local.state.set(State::Runnable);
-                self.run_queue.push(fiber);
+                self.run_queue.push(self, fiber);
             }
             State::Running | State::Runnable => local.notified.set(true),
             State::Finished => {}
@@ -307,37 +350,31 @@ impl Scheduler {
     }
 
     /// Moves the running fiber to the back of the run queue and runs the next one.
+    #[inline]
     pub(crate) fn yield_now(&self) {
         let me = self.current_fiber();
         me.local(self).state.set(State::Runnable);
-        self.run_queue.push(me);
+        self.run_queue.push(self, me);
         self.switch_out(me);
     }
 
     /// Suspends `me` (already marked parked or runnable) and resumes the next runnable fiber,
     /// or the main context. Returns when `me` is resumed.
+    #[inline]
     fn switch_out(&self, me: &FiberShared) {
         let local = me.local(self);
-        let n = self.switches.get().wrapping_add(1);
-        self.switches.set(n);
-        let next = if n.is_multiple_of(self.config.poll_interval) {
-            None
-        } else {
-            self.run_queue.pop()
-        };
-        match next {
+        match self.next_to_run() {
             Some(next) if ptr::eq(next, me) => local.state.set(State::Running),
             Some(next) => {
                 self.counters.switches.set(self.counters.switches.get() + 1);
-                // SAFETY: fibers in the run queue are kept alive by `self.fibers`.
-                let next_ref = unsafe { &*next };
-                next_ref.local(self).state.set(State::Running);
+                let next_local = next.local(self);
+                next_local.state.set(State::Running);
                 self.current.set(next);
                 // SAFETY: `local.sp` is where this suspended context will be found; `next` is a
                 // runnable fiber whose saved (or initial) stack pointer has not been resumed
-                // since it was saved; its stack stays mapped while it is alive. We come back
-                // here when some context switches to `local.sp`.
-                unsafe { arch::switch(local.sp.as_ptr(), next_ref.local(self).sp.get()) };
+                // since it was saved; its stack stays mapped while it is alive (held by
+                // `self.fibers`). We come back here when some context switches to `local.sp`.
+                unsafe { arch::switch(local.sp.as_ptr(), next_local.sp.get()) };
             }
             None => {
                 self.current.set(ptr::null());
@@ -346,27 +383,53 @@ impl Scheduler {
                 unsafe { arch::switch(local.sp.as_ptr(), self.main_sp.get()) };
             }
         }
+        // Whoever switched to us may have just finished.
+        self.reclaim_finished();
+    }
+
+    /// The next fiber to switch to directly, or `None` to go through the main context (nothing
+    /// runnable, or time to poll the reactor and timers).
+    #[inline]
+    fn next_to_run(&self) -> Option<&FiberShared> {
+        let left = self.until_poll.get() - 1;
+        if left == 0 {
+            self.until_poll.set(self.config.poll_interval);
+            None
+        } else {
+            self.until_poll.set(left);
+            self.run_queue.pop(self)
+        }
     }
 
     /// Ends the running fiber: marks it finished and leaves its stack for good.
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
         me.local(self).state.set(State::Finished);
+        // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
-        self.current.set(ptr::null());
+        let target = match self.next_to_run() {
+            Some(next) => {
+                self.counters.switches.set(self.counters.switches.get() + 1);
+                next.local(self).state.set(State::Running);
+                self.current.set(next);
+                next.local(self).sp.get()
+            }
+            None => {
+                self.current.set(ptr::null());
+                self.main_sp.get()
+            }
+        };
         let mut abandoned: *mut u8 = ptr::null_mut();
-        // SAFETY: as in `switch_out`; the saved stack pointer is never used again, and the main
-        // context reclaims this stack only after we have switched off it.
-        unsafe { arch::switch(&mut abandoned, self.main_sp.get()) };
+        // SAFETY: `target` is a runnable fiber's unresumed saved stack pointer or the main
+        // context's (see `switch_out`); the stack pointer saved into `abandoned` is never used.
+        unsafe { arch::switch(&mut abandoned, target) };
         // Nothing ever resumes a finished fiber.
         std::process::abort()
     }
 
     /// Resumes `fiber` from the main context; returns when a fiber switches back to main.
-    fn resume(&self, fiber: *const FiberShared) {
-        // SAFETY: fibers in the run queue are kept alive by `self.fibers`.
-        let fiber_ref = unsafe { &*fiber };
-        let local = fiber_ref.local(self);
+    fn resume(&self, fiber: &FiberShared) {
+        let local = fiber.local(self);
         local.state.set(State::Running);
         self.current.set(fiber);
         self.counters.switches.set(self.counters.switches.get() + 1);
@@ -375,12 +438,19 @@ impl Scheduler {
         unsafe { arch::switch(self.main_sp.as_ptr(), local.sp.get()) };
     }
 
-    /// Frees the stack and slot of the fiber that just finished.
+    /// Frees the stack and slot of the fiber that just finished (called by the context that
+    /// runs after it).
+    #[inline]
     fn reclaim_finished(&self) {
-        let ptr = self.finished.replace(ptr::null());
-        if ptr.is_null() {
-            return;
+        let ptr = self.finished.get();
+        if !ptr.is_null() {
+            self.reclaim(ptr);
         }
+    }
+
+    #[inline(never)]
+    fn reclaim(&self, ptr: *const FiberShared) {
+        self.finished.set(ptr::null());
         // SAFETY: a finished fiber is still held by `self.fibers` until removed below.
         let fiber = unsafe { &*ptr };
         let local = fiber.local(self);
@@ -397,7 +467,9 @@ impl Scheduler {
 
     /// Takes the fibers other threads unparked.
     fn drain_remote(&self) {
-        if !self.shared.has_remote.swap(false, Ordering::AcqRel) {
+        if !self.shared.has_remote.load(Ordering::Relaxed)
+            || !self.shared.has_remote.swap(false, Ordering::AcqRel)
+        {
             return;
         }
         let woken = {
@@ -409,7 +481,7 @@ impl Scheduler {
             queue.as_mut().map(std::mem::take).unwrap_or_default()
         };
         for fiber in &woken {
-            self.unpark_local(fiber);
+            self.unpark_local(fiber.shared());
         }
     }
 
@@ -483,7 +555,7 @@ impl Scheduler {
             .fibers
             .borrow()
             .iter()
-            .map(|(_, f)| Arc::as_ptr(f))
+            .map(|(_, f)| f.shared() as *const FiberShared)
             .collect();
         for ptr in alive {
             // SAFETY: collected from `self.fibers`, which nothing modifies during this loop.
@@ -510,7 +582,7 @@ impl Scheduler {
             self.drain_remote();
             self.poll_reactor();
             self.fire_timers();
-            if let Some(next) = self.run_queue.pop() {
+            if let Some(next) = self.run_queue.pop(self) {
                 self.resume(next);
             }
         }
@@ -641,23 +713,15 @@ where
     let sched = Box::new(Scheduler::new(config, poller, notifier));
     let _current = CurrentGuard::enter(&sched);
 
-    let result: Arc<crate::fiber::Packet<T>> = Arc::new(crate::fiber::Packet::new());
-    let packet = Arc::clone(&result);
-    let body = move |cancelled: bool| {
-        crate::fiber::run_body(cancelled, f, &packet);
-    };
-    let root = sched
-        .spawn(body, Some("main".to_owned()), Some(root_stack), caller)
+    let root = crate::join::spawn_on(&sched, f, Some("main".to_owned()), Some(root_stack), caller)
         .unwrap_or_else(|e| panic!("spindle::run: cannot allocate the root fiber's stack: {e}"));
-    sched.root.set(Arc::as_ptr(&root));
-    drop(root);
+    sched.root.set(root.fiber_shared());
     sched.run_loop();
     drop(_current);
     drop(sched);
-    match result.take() {
-        Some(Ok(value)) => value,
-        Some(Err(payload)) => panic::resume_unwind(payload),
-        None => unreachable!("the root fiber finished without a result"),
+    match root.join() {
+        Ok(value) => value,
+        Err(payload) => panic::resume_unwind(payload),
     }
 }
 

@@ -53,7 +53,6 @@ impl<T> Slab<T> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, idx: usize) -> Option<&T> {
         match self.slots.get(idx) {
             Some(Slot::Full(value)) => Some(value),

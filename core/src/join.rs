@@ -1,0 +1,265 @@
+//! Joining fibers: the result slot every fiber shares with its [`JoinHandle`].
+//!
+//! A fiber and its result live in one allocation, a [`FiberCell<T>`]. The scheduler and
+//! [`Fiber`] handles see it type-erased, as a [`FiberRef`].
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::thread;
+
+use crate::fiber::{Fiber, FiberShared, current, park};
+use crate::local;
+use crate::scheduler::{Cancelled, Scheduler};
+
+/// A fiber seen without its result type.
+pub(crate) trait AnyFiber: Send + Sync + 'static {
+    fn shared(&self) -> &FiberShared;
+}
+
+impl fmt::Debug for dyn AnyFiber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared().fmt(f)
+    }
+}
+
+/// An owning, type-erased reference to a fiber.
+pub(crate) type FiberRef = Arc<dyn AnyFiber>;
+
+/// A fiber's identity and scheduler state, with the slot for its result.
+pub(crate) struct FiberCell<T> {
+    shared: FiberShared,
+    packet: Packet<T>,
+}
+
+// SAFETY: `shared` is Send + Sync. The only `T` in the cell is the result in `packet`, and
+// it is dropped either by the JoinHandle (which is Send only if `T: Send`) or, once the
+// handle is gone, by the fiber itself on its own thread: `Packet` never leaves a value for the
+// cell's own destructor, which may run on any thread holding a `Fiber`.
+unsafe impl<T> Send for FiberCell<T> {}
+// SAFETY: see the `Send` impl; shared access to `packet` follows its state protocol.
+unsafe impl<T> Sync for FiberCell<T> {}
+
+impl<T: 'static> AnyFiber for FiberCell<T> {
+    fn shared(&self) -> &FiberShared {
+        &self.shared
+    }
+}
+
+/// Spawns `f` on `sched` and returns its handle.
+pub(crate) fn spawn_on<F, T>(
+    sched: &Scheduler,
+    f: F,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    spawned_at: &'static Location<'static>,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let cell = Arc::new(FiberCell {
+        shared: FiberShared::new(sched, name, spawned_at),
+        packet: Packet::new(),
+    });
+    let packet = NonNull::from(&cell.packet);
+    let body = move |cancelled: bool| {
+        // SAFETY: the scheduler's table holds the cell until this fiber has finished, which
+        // is after `body` returns.
+        let packet = unsafe { packet.as_ref() };
+        run_body(cancelled, f, packet);
+    };
+    let fiber: FiberRef = cell;
+    sched.spawn(Arc::clone(&fiber), body, stack_size)?;
+    Ok(JoinHandle {
+        fiber: Fiber::from_ref(fiber),
+        packet,
+    })
+}
+
+/// Runs a fiber's closure (unless the runtime is already shutting down), drops its fiber-local
+/// values, then publishes the result.
+fn run_body<F, T>(cancelled: bool, f: F, packet: &Packet<T>)
+where
+    F: FnOnce() -> T,
+{
+    let result = if cancelled {
+        // Never started: drop the closure's captures, as unwinding would have.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+        Err(Box::new(Cancelled) as Box<dyn Any + Send>)
+    } else {
+        panic::catch_unwind(AssertUnwindSafe(f))
+    };
+    local::drop_fiber_locals();
+    packet.complete(result);
+}
+
+const RUNNING: u8 = 0;
+const WAITING: u8 = 1;
+const DONE: u8 = 2;
+const DETACHED: u8 = 3;
+
+/// Where a fiber leaves its result for its [`JoinHandle`].
+///
+/// | state      | meaning                                              | who moves it on      |
+/// |------------|------------------------------------------------------|----------------------|
+/// | `RUNNING`  | no result yet, nobody waiting                         | joiner, fiber, drop  |
+/// | `WAITING`  | no result yet; `waiter` holds the joiner              | fiber                |
+/// | `DONE`     | `result` is written (or already taken by the handle)  | handle drop          |
+/// | `DETACHED` | the handle is gone; the fiber drops its own result    | (final)              |
+struct Packet<T> {
+    state: AtomicU8,
+    waiter: UnsafeCell<Option<Fiber>>,
+    result: UnsafeCell<Option<thread::Result<T>>>,
+}
+
+impl<T> Packet<T> {
+    fn new() -> Packet<T> {
+        Packet {
+            state: AtomicU8::new(RUNNING),
+            waiter: UnsafeCell::new(None),
+            result: UnsafeCell::new(None),
+        }
+    }
+
+    /// Publishes the fiber's result (called once, by the fiber).
+    fn complete(&self, result: thread::Result<T>) {
+        // SAFETY: nobody reads `result` before seeing DONE, and only the fiber writes it.
+        unsafe { *self.result.get() = Some(result) };
+        match self.state.swap(DONE, Ordering::AcqRel) {
+            WAITING => {
+                // SAFETY: the joiner wrote `waiter` before moving to WAITING and never touches
+                // it again; we saw WAITING, so it is ours now.
+                if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                    waiter.unpark();
+                }
+            }
+            DETACHED => {
+                // SAFETY: the handle is gone and will never read `result`; we wrote it.
+                drop(unsafe { (*self.result.get()).take() });
+            }
+            _ => {}
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Takes the result; only the handle calls this, after seeing DONE.
+    fn take(&self) -> Option<thread::Result<T>> {
+        if !self.is_done() {
+            return None;
+        }
+        // SAFETY: DONE was observed with acquire ordering, so the fiber's write is visible and
+        // it will not write again; the handle is the only reader.
+        unsafe { (*self.result.get()).take() }
+    }
+
+    /// Blocks the caller (fiber or thread) until the result is there.
+    fn wait(&self) {
+        if self.is_done() {
+            return;
+        }
+        // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads `waiter`
+        // until our compare-exchange below publishes it.
+        unsafe { *self.waiter.get() = Some(current()) };
+        if self
+            .state
+            .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // DONE meanwhile
+        }
+        while !self.is_done() {
+            park();
+        }
+    }
+
+    /// The handle is going away: drop a result that is there, or tell the fiber to.
+    fn detach(&self) {
+        if self.state.swap(DETACHED, Ordering::AcqRel) == DONE {
+            // SAFETY: DONE seen with acquire ordering: the fiber is done with `result`.
+            drop(unsafe { (*self.result.get()).take() });
+        }
+    }
+}
+
+/// An owned permission to join a fiber (to wait for it to finish and take its result).
+///
+/// Dropping the handle detaches the fiber: it keeps running, and its result is dropped when
+/// it finishes.
+pub struct JoinHandle<T> {
+    fiber: Fiber,
+    /// Points into the `FiberCell<T>` that `fiber` holds alive.
+    packet: NonNull<Packet<T>>,
+}
+
+// SAFETY: the handle owns its share of the cell through `fiber` (Send + Sync); the result `T`
+// moves to whichever thread joins, so the handle may only travel when `T: Send`.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only allows `fiber()` and `is_finished()`, which read atomics.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    fn packet(&self) -> &Packet<T> {
+        // SAFETY: `packet` points into the cell kept alive by `self.fiber`.
+        unsafe { self.packet.as_ref() }
+    }
+
+    /// Waits for the fiber to finish and returns its result: `Err` with the panic payload if
+    /// it panicked.
+    ///
+    /// Called from a fiber, parks only that fiber. Called from a plain thread (the handle was
+    /// sent there), parks the thread.
+    ///
+    /// # Panics
+    ///
+    /// If a fiber tries to join itself, which could never return.
+    pub fn join(self) -> thread::Result<T> {
+        if let Some(sched) = Scheduler::current()
+            && sched.in_fiber()
+        {
+            assert!(
+                sched.current_fiber().id != self.fiber.id(),
+                "a fiber tried to join itself, which would wait forever"
+            );
+        }
+        self.packet().wait();
+        self.packet().take().expect("joined fiber has no result")
+    }
+
+    /// The fiber's shared state, for the scheduler.
+    pub(crate) fn fiber_shared(&self) -> *const FiberShared {
+        self.fiber.shared_ptr()
+    }
+
+    /// A handle to the fiber.
+    pub fn fiber(&self) -> &Fiber {
+        &self.fiber
+    }
+
+    /// Whether the fiber has finished (returned or panicked). Does not block.
+    pub fn is_finished(&self) -> bool {
+        self.packet().is_done()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.packet().detach();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("fiber", &self.fiber)
+            .finish_non_exhaustive()
+    }
+}
