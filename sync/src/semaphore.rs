@@ -132,7 +132,7 @@ impl Semaphore {
     /// assert!(sem.try_acquire().is_none());
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.try_take().then_some(SemaphorePermit { sem: self })
+        self.try_take().then(|| SemaphorePermit { sem: self })
     }
 
     /// Takes a permit, parking at most `timeout`; `None` if none came in time.
@@ -148,7 +148,7 @@ impl Semaphore {
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         let got = self.try_take() || self.acquire_contended(Instant::now().checked_add(timeout));
-        got.then_some(SemaphorePermit { sem: self })
+        got.then(|| SemaphorePermit { sem: self })
     }
 
     /// Adds a permit, waking the longest waiter if any (it gets this permit).
