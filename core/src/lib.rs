@@ -11,6 +11,7 @@
 //! Users should depend on the `spindle` facade, which re-exports this crate's public API.
 
 mod arch;
+mod blocking;
 pub mod fiber;
 mod join;
 mod local;
@@ -23,6 +24,7 @@ mod stats;
 mod sys;
 mod timer;
 
+pub use blocking::unblock;
 pub use runtime::{Runtime, run};
 pub use stats::{Stats, stats};
 
