@@ -218,7 +218,10 @@ impl Pool {
     }
 
     fn set_limits(&self, max_threads: usize, keep_alive: Duration) {
-        assert!(max_threads > 0, "the blocking pool needs at least one thread");
+        assert!(
+            max_threads > 0,
+            "the blocking pool needs at least one thread"
+        );
         let mut state = lock(&self.state);
         state.max_threads = max_threads;
         state.keep_alive = keep_alive;
@@ -444,7 +447,10 @@ mod tests {
         // The count drops just after the unpark; other tests' jobs may still be in flight.
         let deadline = Instant::now() + Duration::from_secs(10);
         while jobs_in_flight() > 0 {
-            assert!(Instant::now() < deadline, "jobs_in_flight never dropped to 0");
+            assert!(
+                Instant::now() < deadline,
+                "jobs_in_flight never dropped to 0"
+            );
             thread::sleep(Duration::from_millis(5));
         }
     }

@@ -1,0 +1,415 @@
+//! [`File`]: an open file whose I/O runs on the blocking pool.
+
+use std::fmt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use spindle_core::{fiber, unblock};
+
+use super::{FileTimes, Metadata, OpenOptions, Permissions};
+
+/// An open file, mirroring [`std::fs::File`]; each call that may touch the disk runs on the
+/// blocking pool while the calling fiber parks.
+///
+/// # Notes
+///
+/// - A call costs one pool round trip (a few µs) on top of `std`'s, and calls that lend a
+///   buffer copy the bytes once; see the [module docs](super) for the table.
+///   [`read_to_end`](Read::read_to_end), [`read_to_string`](Read::read_to_string),
+///   [`read_exact`](Read::read_exact) and [`write_all`](Write::write_all) are each one round
+///   trip for the whole call.
+/// - [`seek`](Seek::seek) and [`try_clone`](File::try_clone) run inline: `lseek` and `dup`
+///   do no I/O.
+/// - Closing (dropping) the file runs inline too, as `close` on a local filesystem does not
+///   wait for the disk.
+///
+/// # Examples
+///
+/// ```
+/// use spindle_io::fs::File;
+/// use std::io::{Read, Write};
+///
+/// # fn main() -> std::io::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("notes.txt");
+/// spindle_core::run(move || -> std::io::Result<()> {
+///     let mut file = File::create(&path)?;
+///     file.write_all(b"written from a fiber")?;
+///     let mut text = String::new();
+///     File::open(&path)?.read_to_string(&mut text)?;
+///     assert_eq!(text, "written from a fiber");
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub struct File {
+    inner: Arc<std::fs::File>,
+}
+
+impl File {
+    /// Opens a file in read-only mode, mirroring [`std::fs::File::open`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::open`]: `NotFound`, `PermissionDenied`, …
+    pub fn open<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path)
+    }
+
+    /// Opens a file in write-only mode, creating or truncating it, mirroring
+    /// [`std::fs::File::create`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::create`].
+    pub fn create<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+    }
+
+    /// Creates a new file in read-write mode; fails if it exists, mirroring
+    /// [`std::fs::File::create_new`].
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyExists` if the file exists; otherwise as [`File::create`].
+    pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+    }
+
+    /// A new [`OpenOptions`], mirroring [`std::fs::File::options`].
+    #[must_use]
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Flushes the file's data and metadata to the disk, mirroring
+    /// [`std::fs::File::sync_all`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::sync_all`].
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.on_pool(|f| f.sync_all())
+    }
+
+    /// Flushes the file's data (not all metadata) to the disk, mirroring
+    /// [`std::fs::File::sync_data`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::sync_data`].
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.on_pool(|f| f.sync_data())
+    }
+
+    /// Truncates or extends the file to `size` bytes, mirroring [`std::fs::File::set_len`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::set_len`]: the file was not opened for writing, …
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.on_pool(move |f| f.set_len(size))
+    }
+
+    /// Queries the file's metadata, mirroring [`std::fs::File::metadata`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::metadata`].
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.on_pool(|f| f.metadata())
+    }
+
+    /// Creates a new `File` sharing the same open file (and cursor), mirroring
+    /// [`std::fs::File::try_clone`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::try_clone`] (`dup` fails, e.g. out of descriptors).
+    pub fn try_clone(&self) -> io::Result<File> {
+        Ok(File::from(self.inner.try_clone()?))
+    }
+
+    /// Changes the file's permissions, mirroring [`std::fs::File::set_permissions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::set_permissions`].
+    pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
+        self.on_pool(move |f| f.set_permissions(perm))
+    }
+
+    /// Changes the file's timestamps, mirroring [`std::fs::File::set_times`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::set_times`].
+    pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
+        self.on_pool(move |f| f.set_times(times))
+    }
+
+    /// Changes the file's modification time, mirroring [`std::fs::File::set_modified`].
+    ///
+    /// # Errors
+    ///
+    /// As [`std::fs::File::set_modified`].
+    pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
+        self.on_pool(move |f| f.set_modified(time))
+    }
+
+    /// Runs `op` on the open file, on the blocking pool (or right here on a plain thread).
+    fn on_pool<T, F>(&self, op: F) -> T
+    where
+        F: FnOnce(&std::fs::File) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let file = Arc::clone(&self.inner);
+        unblock(move || op(&file))
+    }
+
+    /// Reads up to `buf.len()` bytes with `op` into a pool-owned buffer and copies them over.
+    fn read_into(
+        &self,
+        buf: &mut [u8],
+        op: impl FnOnce(&std::fs::File, &mut [u8]) -> io::Result<usize> + Send + 'static,
+    ) -> io::Result<usize> {
+        if !fiber::is_fiber() {
+            return op(&self.inner, buf);
+        }
+        let len = buf.len();
+        let (result, data) = self.on_pool(move |f| {
+            let mut data = vec![0; len];
+            let result = op(f, &mut data);
+            (result, data)
+        });
+        let n = result?;
+        buf[..n].copy_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    /// Runs `op` with `buf`, copied to the pool if the caller is a fiber.
+    fn write_from<T: Send + 'static>(
+        &self,
+        buf: &[u8],
+        op: impl FnOnce(&std::fs::File, &[u8]) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        if !fiber::is_fiber() {
+            return op(&self.inner, buf);
+        }
+        let data = buf.to_vec();
+        self.on_pool(move |f| op(f, &data))
+    }
+
+    /// Reads to the end of the file on the pool in one round trip, into a new vector.
+    fn read_rest(&self) -> (io::Result<usize>, Vec<u8>) {
+        self.on_pool(|mut f| {
+            let mut data = Vec::new();
+            let result = f.read_to_end(&mut data);
+            (result, data)
+        })
+    }
+}
+
+impl Read for File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        (&*self).read_exact(buf)
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(buf)
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        (&*self).read_to_string(buf)
+    }
+}
+
+impl Read for &File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_into(buf, |mut f, data| f.read(data))
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.read_into(buf, |mut f, data| f.read_exact(data).map(|()| data.len()))?;
+        Ok(())
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if !fiber::is_fiber() {
+            return (&*self.inner).read_to_end(buf);
+        }
+        let (result, data) = self.read_rest();
+        // Like std, bytes read before an error stay in `buf`.
+        if buf.is_empty() {
+            *buf = data;
+        } else {
+            buf.extend_from_slice(&data);
+        }
+        result
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        if !fiber::is_fiber() {
+            return (&*self.inner).read_to_string(buf);
+        }
+        let (result, data) = self.read_rest();
+        let text = String::from_utf8(data).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        })?;
+        if buf.is_empty() {
+            *buf = text;
+        } else {
+            buf.push_str(&text);
+        }
+        result
+    }
+}
+
+impl Write for File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        (&*self).write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_from(buf, |mut f, data| f.write(data))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_from(buf, |mut f, data| f.write_all(data))
+    }
+
+    /// A no-op, as for `std::fs::File`: writes are not buffered in user space.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for File {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&*self).seek(pos)
+    }
+}
+
+impl Seek for &File {
+    /// Runs inline: `lseek` moves the cursor without any I/O.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&*self.inner).seek(pos)
+    }
+}
+
+impl FileExt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.read_into(buf, move |f, data| f.read_at(data, offset))
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.read_into(buf, move |f, data| {
+            f.read_exact_at(data, offset).map(|()| data.len())
+        })?;
+        Ok(())
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.write_from(buf, move |f, data| f.write_at(data, offset))
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.write_from(buf, move |f, data| f.write_all_at(data, offset))
+    }
+}
+
+impl From<std::fs::File> for File {
+    fn from(file: std::fs::File) -> File {
+        File {
+            inner: Arc::new(file),
+        }
+    }
+}
+
+impl From<File> for std::fs::File {
+    fn from(file: File) -> std::fs::File {
+        // Only a pool job of a fiber unwound mid-call can still share the `Arc`; give the
+        // caller its own descriptor of the same open file then.
+        Arc::try_unwrap(file.inner).unwrap_or_else(|shared| {
+            shared
+                .try_clone()
+                .unwrap_or_else(|e| panic!("cannot duplicate a file descriptor: {e}"))
+        })
+    }
+}
+
+impl From<OwnedFd> for File {
+    fn from(fd: OwnedFd) -> File {
+        File::from(std::fs::File::from(fd))
+    }
+}
+
+impl From<File> for OwnedFd {
+    fn from(file: File) -> OwnedFd {
+        OwnedFd::from(std::fs::File::from(file))
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+impl FromRawFd for File {
+    /// # Safety
+    ///
+    /// As [`std::fs::File::from_raw_fd`]: `fd` must be an open descriptor that nothing else
+    /// owns.
+    unsafe fn from_raw_fd(fd: RawFd) -> File {
+        // SAFETY: the caller passes on the guarantee `std::fs::File::from_raw_fd` needs.
+        File::from(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+}
+
+impl IntoRawFd for File {
+    fn into_raw_fd(self) -> RawFd {
+        std::fs::File::from(self).into_raw_fd()
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.inner, f)
+    }
+}

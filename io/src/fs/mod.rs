@@ -1,0 +1,239 @@
+//! Filesystem operations that park the fiber, mirroring `std::fs`.
+//!
+//! Linux has no readiness notification for regular files (epoll refuses them), so every call
+//! here runs the `std::fs` call on the blocking pool ([`unblock`]) while the calling fiber
+//! parks; the other fibers of its thread keep running. On a plain thread (no runtime) the
+//! call runs right there, exactly like `std`.
+//!
+//! # What a call costs against `std`
+//!
+//! Each call is one pool round trip on top of the `std` call: a few microseconds (see the
+//! `blocking` bench of spindle-io), plus copying the bytes when the caller lends a buffer:
+//!
+//! | call | pool hops | extra copying |
+//! |------|-----------|---------------|
+//! | [`read`], [`read_to_string`], [`metadata`], [`rename`], … (free functions) | 1 | none: the `Vec`/`String` is made on the pool and moved back |
+//! | [`write`] | 1 | the contents once (the pool needs an owned copy) |
+//! | [`File::read`] | 1 | the bytes read (into the caller's buffer) |
+//! | [`File::read_to_end`], [`File::read_to_string`], [`File::read_exact`] | 1 for the whole call | none into an empty buffer; else once |
+//! | [`File::write`], [`File::write_all`] | 1 for the whole call | the buffer once |
+//! | [`ReadDir`] iteration | 1 per 128 entries | none |
+//!
+//! So prefer whole-file calls and big buffers: reading a file through a small-buffered
+//! `BufReader<File>` costs one hop per refill. For a file that is already in the page cache,
+//! `std` is faster still: a fiber may call `std::fs` directly when a stall of a few
+//! microseconds is acceptable.
+//!
+//! The plain data types of `std::fs` — [`Metadata`], [`Permissions`], [`FileType`],
+//! [`FileTimes`] — are re-exported unchanged.
+
+mod dir;
+mod file;
+mod options;
+
+pub use dir::{DirEntry, ReadDir, read_dir};
+pub use file::File;
+pub use options::{DirBuilder, OpenOptions};
+pub use std::fs::{FileTimes, FileType, Metadata, Permissions};
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use spindle_core::unblock;
+
+/// Runs `f(path)` on the blocking pool with an owned copy of `path`.
+fn with_path<T, F>(path: &Path, f: F) -> io::Result<T>
+where
+    F: FnOnce(&Path) -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let path = path.to_path_buf();
+    unblock(move || f(&path))
+}
+
+/// Runs `f(from, to)` on the blocking pool with owned copies of both paths.
+fn with_paths<T, F>(from: &Path, to: &Path, f: F) -> io::Result<T>
+where
+    F: FnOnce(&Path, &Path) -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    unblock(move || f(&from, &to))
+}
+
+/// Reads the entire contents of a file into a bytes vector, mirroring [`std::fs::read`].
+///
+/// # Errors
+///
+/// As [`std::fs::read`]: `NotFound` if `path` does not exist, `PermissionDenied`, `IsADirectory`…
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("greeting");
+/// # std::fs::write(&path, "hello")?;
+/// spindle_core::run(move || -> std::io::Result<()> {
+///     let bytes = spindle_io::fs::read(&path)?; // one pool round trip
+///     assert_eq!(bytes, b"hello");
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
+    with_path(path.as_ref(), |p| std::fs::read(p))
+}
+
+/// Reads the entire contents of a file into a string, mirroring [`std::fs::read_to_string`].
+///
+/// # Errors
+///
+/// As [`std::fs::read_to_string`]; `InvalidData` if the contents are not UTF-8.
+pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
+    with_path(path.as_ref(), |p| std::fs::read_to_string(p))
+}
+
+/// Writes a slice as the entire contents of a file, mirroring [`std::fs::write`].
+///
+/// # Errors
+///
+/// As [`std::fs::write`].
+///
+/// # Notes
+///
+/// `contents` is copied once, so that the pool thread owns it.
+pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result<()> {
+    let contents = contents.as_ref().to_vec();
+    with_path(path.as_ref(), move |p| std::fs::write(p, contents))
+}
+
+/// Copies the contents and permissions of one file to another, mirroring [`std::fs::copy`].
+/// Returns the number of bytes copied.
+///
+/// # Errors
+///
+/// As [`std::fs::copy`]: `from` missing or not a regular file, `to` not writable, …
+pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
+    with_paths(from.as_ref(), to.as_ref(), |f, t| std::fs::copy(f, t))
+}
+
+/// Renames a file or directory, replacing `to` if it exists, mirroring [`std::fs::rename`].
+///
+/// # Errors
+///
+/// As [`std::fs::rename`].
+pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> {
+    with_paths(from.as_ref(), to.as_ref(), |f, t| std::fs::rename(f, t))
+}
+
+/// Creates a hard link, mirroring [`std::fs::hard_link`].
+///
+/// # Errors
+///
+/// As [`std::fs::hard_link`].
+pub fn hard_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
+    with_paths(original.as_ref(), link.as_ref(), |o, l| {
+        std::fs::hard_link(o, l)
+    })
+}
+
+/// Removes a file, mirroring [`std::fs::remove_file`].
+///
+/// # Errors
+///
+/// As [`std::fs::remove_file`]: `NotFound`, `IsADirectory`, `PermissionDenied`, …
+pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    with_path(path.as_ref(), |p| std::fs::remove_file(p))
+}
+
+/// Creates a new, empty directory, mirroring [`std::fs::create_dir`].
+///
+/// # Errors
+///
+/// As [`std::fs::create_dir`]: `AlreadyExists`, `NotFound` for a missing parent, …
+pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    with_path(path.as_ref(), |p| std::fs::create_dir(p))
+}
+
+/// Creates a directory and all missing parents, mirroring [`std::fs::create_dir_all`].
+///
+/// # Errors
+///
+/// As [`std::fs::create_dir_all`].
+pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    with_path(path.as_ref(), |p| std::fs::create_dir_all(p))
+}
+
+/// Removes an empty directory, mirroring [`std::fs::remove_dir`].
+///
+/// # Errors
+///
+/// As [`std::fs::remove_dir`]: `NotFound`, `DirectoryNotEmpty`, `NotADirectory`, …
+pub fn remove_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    with_path(path.as_ref(), |p| std::fs::remove_dir(p))
+}
+
+/// Removes a directory and everything in it, mirroring [`std::fs::remove_dir_all`].
+/// The whole walk is one pool round trip.
+///
+/// # Errors
+///
+/// As [`std::fs::remove_dir_all`].
+pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    with_path(path.as_ref(), |p| std::fs::remove_dir_all(p))
+}
+
+/// Queries metadata, following symlinks, mirroring [`std::fs::metadata`].
+///
+/// # Errors
+///
+/// As [`std::fs::metadata`].
+pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
+    with_path(path.as_ref(), |p| std::fs::metadata(p))
+}
+
+/// Queries metadata without following symlinks, mirroring [`std::fs::symlink_metadata`].
+///
+/// # Errors
+///
+/// As [`std::fs::symlink_metadata`].
+pub fn symlink_metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
+    with_path(path.as_ref(), |p| std::fs::symlink_metadata(p))
+}
+
+/// Returns the canonical, absolute form of a path, mirroring [`std::fs::canonicalize`].
+///
+/// # Errors
+///
+/// As [`std::fs::canonicalize`]: `NotFound` if a component does not exist, …
+pub fn canonicalize<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
+    with_path(path.as_ref(), |p| std::fs::canonicalize(p))
+}
+
+/// Reads the target of a symbolic link, mirroring [`std::fs::read_link`].
+///
+/// # Errors
+///
+/// As [`std::fs::read_link`]: `InvalidInput` if `path` is not a symlink, …
+pub fn read_link<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
+    with_path(path.as_ref(), |p| std::fs::read_link(p))
+}
+
+/// Changes the permissions of a file or directory, mirroring [`std::fs::set_permissions`].
+///
+/// # Errors
+///
+/// As [`std::fs::set_permissions`].
+pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result<()> {
+    with_path(path.as_ref(), move |p| std::fs::set_permissions(p, perm))
+}
+
+/// Returns `Ok(true)` if `path` points at an existing entity, mirroring [`std::fs::exists`].
+///
+/// # Errors
+///
+/// As [`std::fs::exists`]: an error other than "not found" while checking.
+pub fn exists<P: AsRef<Path>>(path: P) -> io::Result<bool> {
+    with_path(path.as_ref(), |p| std::fs::exists(p))
+}

@@ -1,0 +1,364 @@
+//! [`Fd`]: makes any pollable file descriptor fiber-aware.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::ptr;
+use std::time::Instant;
+
+use spindle_core::reactor::{Interest, Registration};
+
+use super::sys;
+
+/// A file descriptor made fiber-aware: its reads and writes park the calling fiber instead of
+/// blocking the thread.
+///
+/// `Fd` wraps any `T: AsFd` whose descriptor epoll can watch — a pipe, a socket, an eventfd,
+/// an inotify instance, a tty or serial port, a timerfd, a pidfd — puts the descriptor in
+/// `O_NONBLOCK` mode and waits on spindle's reactor whenever an operation would block. It is
+/// the tool for shimming what spindle does not cover itself.
+///
+/// - [`read_with`](Fd::read_with) / [`write_with`](Fd::write_with) run any non-blocking
+///   operation on `&T` in the one retry loop: on `WouldBlock`, park until the reactor reports
+///   the fd ready, try again.
+/// - [`Read`] and [`Write`] are implemented for `Fd<T>` when `T` has them, and for `&Fd<T>`
+///   when `&T` has them.
+/// - [`readable`](Fd::readable) / [`writable`](Fd::writable) just wait.
+///
+/// On a plain thread (no runtime) the waits are `poll(2)`, so an `Fd` blocks that thread
+/// exactly like the blocking descriptor would.
+///
+/// # Notes
+///
+/// `O_NONBLOCK` belongs to the open file description, which `dup`, `fork` and passing the fd
+/// to a child share. Wrap only descriptions this process alone uses (a pipe end, a socket you
+/// created); for a terminal or a descriptor inherited from the parent use
+/// [`stdin`](super::stdin) and friends, which leave the mode alone. [`into_inner`](Fd::into_inner)
+/// restores the mode found at [`new`](Fd::new).
+///
+/// epoll refuses regular files and directories (`EPERM`); an `Fd` of one works (their reads
+/// never report `WouldBlock`) but `readable`/`writable` return that error. Use
+/// [`spindle::fs`](crate::fs) for files.
+///
+/// # Examples
+///
+/// ```
+/// use spindle_io::io::Fd;
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+///
+/// # fn main() -> std::io::Result<()> {
+/// spindle_core::run(|| -> std::io::Result<()> {
+///     let (a, b) = UnixStream::pair()?;
+///     let (mut a, mut b) = (Fd::new(a)?, Fd::new(b)?);
+///     let reader = spindle_core::fiber::spawn(move || -> std::io::Result<String> {
+///         let mut text = String::new();
+///         b.read_to_string(&mut text)?; // parks until `a` is dropped
+///         Ok(text)
+///     });
+///     a.write_all(b"ping")?;
+///     drop(a);
+///     assert_eq!(reader.join().unwrap()?, "ping");
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub struct Fd<T: AsFd> {
+    /// In a `ManuallyDrop` so that `Drop` can deregister the fd before it is closed.
+    io: ManuallyDrop<T>,
+    registration: Registration,
+    /// Whether `O_NONBLOCK` was already set when the fd was wrapped.
+    was_nonblocking: bool,
+}
+
+impl<T: AsFd> Fd<T> {
+    /// Wraps `io`, switching its descriptor to `O_NONBLOCK` mode.
+    ///
+    /// # Errors
+    ///
+    /// The error of `fcntl(2)` if the mode cannot be read or set (for example `EBADF`).
+    pub fn new(io: T) -> io::Result<Fd<T>> {
+        let fd = io.as_fd();
+        let was_nonblocking = sys::is_nonblocking(fd)?;
+        if !was_nonblocking {
+            sys::set_nonblocking(fd, true)?;
+        }
+        Ok(Fd {
+            io: ManuallyDrop::new(io),
+            registration: Registration::new(),
+            was_nonblocking,
+        })
+    }
+
+    /// The wrapped value. Its descriptor is in `O_NONBLOCK` mode: calling a method of `T`
+    /// directly may return `WouldBlock`; go through [`read_with`](Fd::read_with) to wait.
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+
+    /// Gives the wrapped value back: removes the fd from the reactor and restores the
+    /// blocking mode it had when wrapped.
+    ///
+    /// # Errors
+    ///
+    /// The error of `fcntl(2)` if the mode cannot be restored; the value is dropped then.
+    pub fn into_inner(self) -> io::Result<T> {
+        let mut this = ManuallyDrop::new(self);
+        this.registration.deregister(this.io.as_fd());
+        // SAFETY: `this` is never used or dropped again after these two: `registration` is an
+        // initialised field dropped in place once, `io` is taken out of its `ManuallyDrop` once.
+        let io = unsafe {
+            ptr::drop_in_place(&mut this.registration);
+            ManuallyDrop::take(&mut this.io)
+        };
+        if !this.was_nonblocking {
+            sys::set_nonblocking(io.as_fd(), false)?;
+        }
+        Ok(io)
+    }
+
+    /// Waits until the fd may be readable (or has hung up or failed).
+    ///
+    /// Returns at once if `poll` reports it readable now; otherwise parks the fiber until the
+    /// reactor reports a readiness change. Readiness can be spurious: the next read may still
+    /// give `WouldBlock`. [`read_with`](Fd::read_with) does the retrying for you.
+    ///
+    /// # Errors
+    ///
+    /// The error of registering the fd with the reactor (`EPERM` for a regular file).
+    pub fn readable(&self) -> io::Result<()> {
+        self.ready(Interest::READABLE, libc::POLLIN, None)
+    }
+
+    /// Like [`readable`](Fd::readable), giving up at `deadline` with an error of kind
+    /// [`io::ErrorKind::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` when `deadline` passes first; otherwise as [`readable`](Fd::readable).
+    pub fn readable_until(&self, deadline: Instant) -> io::Result<()> {
+        self.ready(Interest::READABLE, libc::POLLIN, Some(deadline))
+    }
+
+    /// Waits until the fd may be writable (or has hung up or failed). See
+    /// [`readable`](Fd::readable).
+    ///
+    /// # Errors
+    ///
+    /// The error of registering the fd with the reactor (`EPERM` for a regular file).
+    pub fn writable(&self) -> io::Result<()> {
+        self.ready(Interest::WRITABLE, libc::POLLOUT, None)
+    }
+
+    /// Like [`writable`](Fd::writable), giving up at `deadline` with an error of kind
+    /// [`io::ErrorKind::TimedOut`].
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` when `deadline` passes first; otherwise as [`writable`](Fd::writable).
+    pub fn writable_until(&self, deadline: Instant) -> io::Result<()> {
+        self.ready(Interest::WRITABLE, libc::POLLOUT, Some(deadline))
+    }
+
+    fn ready(
+        &self,
+        interest: Interest,
+        events: libc::c_short,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        // The reactor is edge-triggered: an fd that is ready already and stays so would not
+        // wake us, so look first.
+        if sys::ready_now(self.io.as_fd(), events)? {
+            return Ok(());
+        }
+        self.registration.wait(self.io.as_fd(), interest, deadline)
+    }
+
+    /// Runs the non-blocking operation `op` until it does not fail with `WouldBlock`,
+    /// parking the fiber until the fd is readable in between.
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
+    ///
+    /// # Examples
+    ///
+    /// Reading an eventfd-like counter from a socket pair, eight bytes at a time:
+    ///
+    /// ```
+    /// use spindle_io::io::Fd;
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixDatagram;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// spindle_core::run(|| -> std::io::Result<()> {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let b = Fd::new(b)?;
+    ///     a.send(&7u64.to_ne_bytes())?;
+    ///     let mut buf = [0; 8];
+    ///     let n = b.read_with(|sock| sock.recv(&mut buf))?;
+    ///     assert_eq!((n, u64::from_ne_bytes(buf)), (8, 7));
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry(Interest::READABLE, || op(&self.io))
+    }
+
+    /// Like [`read_with`](Fd::read_with), waiting for writability between attempts.
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
+    pub fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry(Interest::WRITABLE, || op(&self.io))
+    }
+
+    /// Like [`read_with`](Fd::read_with), with mutable access to the wrapped value.
+    ///
+    /// `op` must not replace the descriptor (for example by assigning a new value to `*io`):
+    /// the reactor watches the old one, and waits would never end.
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
+    pub fn read_with_mut<R>(
+        &mut self,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let Fd {
+            io, registration, ..
+        } = self;
+        retry(registration, &mut **io, Interest::READABLE, &mut op)
+    }
+
+    /// Like [`write_with`](Fd::write_with), with mutable access to the wrapped value. See
+    /// [`read_with_mut`](Fd::read_with_mut).
+    ///
+    /// # Errors
+    ///
+    /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
+    pub fn write_with_mut<R>(
+        &mut self,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let Fd {
+            io, registration, ..
+        } = self;
+        retry(registration, &mut **io, Interest::WRITABLE, &mut op)
+    }
+
+    fn retry<R>(&self, interest: Interest, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.registration.wait(self.io.as_fd(), interest, None)?;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// The retry loop over `&mut T` (the borrow of `io` and of the registration are disjoint).
+fn retry<T: AsFd, R>(
+    registration: &Registration,
+    io: &mut T,
+    interest: Interest,
+    mut op: impl FnMut(&mut T) -> io::Result<R>,
+) -> io::Result<R> {
+    loop {
+        match op(io) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                registration.wait(io.as_fd(), interest, None)?;
+            }
+            result => return result,
+        }
+    }
+}
+
+impl<T: AsFd + Read> Read for Fd<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with_mut(|io| io.read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_with_mut(|io| io.read_vectored(bufs))
+    }
+}
+
+impl<T: AsFd> Read for &Fd<T>
+where
+    for<'a> &'a T: Read,
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(|mut io| io.read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_with(|mut io| io.read_vectored(bufs))
+    }
+}
+
+impl<T: AsFd + Write> Write for Fd<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with_mut(|io| io.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_with_mut(|io| io.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_with_mut(|io| io.flush())
+    }
+}
+
+impl<T: AsFd> Write for &Fd<T>
+where
+    for<'a> &'a T: Write,
+{
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(|mut io| io.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_with(|mut io| io.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_with(|mut io| io.flush())
+    }
+}
+
+impl<T: AsFd> AsFd for Fd<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
+impl<T: AsFd> AsRawFd for Fd<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.as_fd().as_raw_fd()
+    }
+}
+
+impl<T: AsFd> Drop for Fd<T> {
+    fn drop(&mut self) {
+        self.registration.deregister(self.io.as_fd());
+        // SAFETY: `io` is dropped here exactly once and not used afterwards; `into_inner`,
+        // the only other place that takes it, forgets `self` so this `drop` does not run.
+        unsafe { ManuallyDrop::drop(&mut self.io) }
+    }
+}
+
+impl<T: AsFd + fmt::Debug> fmt::Debug for Fd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fd")
+            .field("io", &*self.io)
+            .field("fd", &self.as_raw_fd())
+            .finish()
+    }
+}

@@ -1,0 +1,26 @@
+//! Fiber-aware standard streams, pipes and file descriptors, mirroring `std::io`.
+//!
+//! - [`stdin`], [`stdout`], [`stderr`]: the process's standard streams; reads and writes park
+//!   the calling fiber, and the shared descriptors are never switched to non-blocking mode.
+//! - [`Fd`]: makes any pollable descriptor fiber-aware (an eventfd, inotify, a serial port, a
+//!   socket type spindle does not wrap), with `Read`/`Write` when the wrapped type has them.
+//! - [`pipe`]: an anonymous pipe built on [`Fd`].
+//!
+//! The traits and helper types of `std::io` are re-exported here unchanged, so that
+//! `use spindle::io::{self, BufRead, Read, Write}` works like the `std` import it replaces.
+
+mod fd;
+mod lock;
+mod pipe;
+mod stdio;
+pub(crate) mod sys;
+
+pub use fd::Fd;
+pub use pipe::{PipeReader, PipeWriter, pipe};
+pub use stdio::{Stderr, StderrLock, Stdin, StdinLock, Stdout, StdoutLock, stderr, stdin, stdout};
+
+pub use std::io::{
+    BufRead, BufReader, BufWriter, Bytes, Chain, Cursor, Empty, Error, ErrorKind, IntoInnerError,
+    IoSlice, IoSliceMut, IsTerminal, LineWriter, Lines, Read, Repeat, Result, Seek, SeekFrom, Sink,
+    Split, Take, Write, copy, empty, read_to_string, repeat, sink,
+};
