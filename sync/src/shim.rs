@@ -3,7 +3,8 @@
 //! Normal builds use `std`'s atomics and `spindle_core::fiber`'s park/unpark. Under
 //! `RUSTFLAGS="--cfg loom"` the same names come from `loom`, so the lock-word and
 //! wait-queue state machines can be model-checked by `sync/tests/loom_*.rs`. Nothing
-//! outside this module names `std::sync::atomic` or `spindle_core` directly.
+//! outside this module (and the loom variant of `spin`) names `std::sync::atomic`,
+//! `loom` or `spindle_core` directly.
 
 #[cfg(not(loom))]
 pub(crate) use spindle_core::fiber::{Fiber, current, park, park_timeout};
@@ -25,22 +26,16 @@ pub(crate) fn park_timeout(_dur: std::time::Duration) {
 ///
 /// The first spins are CPU hints; after that the thread yields to the OS, because the
 /// holder may have been preempted (a spin-lock holder never parks, so it is always
-/// either running or waiting for a CPU).
+/// either running or waiting for a CPU). Under loom the spin lock is a loom mutex, so
+/// there is no busy-wait to model.
+#[cfg(not(loom))]
 #[inline]
 pub(crate) fn spin_wait(spins: &mut u32) {
-    #[cfg(loom)]
-    {
-        let _ = spins;
-        loom::thread::yield_now();
-    }
-    #[cfg(not(loom))]
-    {
-        if *spins < 64 {
-            *spins += 1;
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
+    if *spins < 64 {
+        *spins += 1;
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
     }
 }
 
