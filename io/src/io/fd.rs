@@ -37,9 +37,10 @@ use super::sys;
 /// [`stdin`](super::stdin) and friends, which leave the mode alone. [`into_inner`](Fd::into_inner)
 /// restores the mode found at [`new`](Fd::new).
 ///
-/// epoll refuses regular files and directories (`EPERM`); an `Fd` of one works (their reads
-/// never report `WouldBlock`) but `readable`/`writable` return that error. Use
-/// [`spindle::fs`](crate::fs) for files.
+/// epoll refuses regular files (`EPERM`); an `Fd` of one works, but pointlessly: reads never
+/// report `WouldBlock` and `readable`/`writable` return at once (`poll` calls a regular file
+/// always ready), so a slow disk still blocks the thread. Use [`spindle::fs`](crate::fs),
+/// which goes through the blocking pool, for files.
 ///
 /// # Examples
 ///
@@ -126,7 +127,7 @@ impl<T: AsFd> Fd<T> {
     ///
     /// # Errors
     ///
-    /// The error of registering the fd with the reactor (`EPERM` for a regular file).
+    /// The error of `poll(2)` or of registering the fd with the reactor.
     pub fn readable(&self) -> io::Result<()> {
         self.ready(Interest::READABLE, libc::POLLIN, None)
     }
@@ -146,7 +147,7 @@ impl<T: AsFd> Fd<T> {
     ///
     /// # Errors
     ///
-    /// The error of registering the fd with the reactor (`EPERM` for a regular file).
+    /// The error of `poll(2)` or of registering the fd with the reactor.
     pub fn writable(&self) -> io::Result<()> {
         self.ready(Interest::WRITABLE, libc::POLLOUT, None)
     }

@@ -1,0 +1,221 @@
+//! `spindle::io::pipe` and `Fd<T>`: data through pipes between fibers, parking on a full or
+//! empty pipe, handing pipe ends to children, and wrapping other descriptors (eventfd).
+
+use spindle_core::fiber;
+use spindle_io::io::{Fd, pipe};
+use spindle_io::process::{Command, Stdio};
+use std::cell::Cell;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+fn is_nonblocking(fd: &impl AsRawFd) -> bool {
+    // SAFETY: F_GETFL on a live descriptor takes no further argument.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    flags & libc::O_NONBLOCK != 0
+}
+
+#[test]
+fn megabytes_through_a_pipe_between_two_fibers() -> io::Result<()> {
+    let data = pattern(4 << 20);
+    let expected = data.clone();
+    let received = spindle_core::run(move || -> io::Result<Vec<u8>> {
+        let (mut reader, mut writer) = pipe()?;
+        // The writer parks whenever the 64 KiB pipe is full; the reader when it is empty.
+        let producer = fiber::spawn(move || writer.write_all(&data));
+        let mut received = Vec::new();
+        reader.read_to_end(&mut received)?;
+        producer.join().unwrap()?;
+        Ok(received)
+    })?;
+    assert!(received == expected, "bytes differ after the pipe");
+    Ok(())
+}
+
+#[test]
+fn an_empty_pipe_parks_only_the_reader() -> io::Result<()> {
+    let (n, ticks) = spindle_core::run(|| -> io::Result<_> {
+        let (reader, writer) = pipe()?;
+        let ticks = Rc::new(Cell::new(0));
+        let t = ticks.clone();
+        let writer_fiber = fiber::spawn(move || -> io::Result<()> {
+            for _ in 0..10 {
+                fiber::sleep(Duration::from_millis(10));
+                t.set(t.get() + 1);
+            }
+            (&writer).write_all(b"late")
+        });
+        let mut buf = [0; 16];
+        let n = (&reader).read(&mut buf)?;
+        writer_fiber.join().unwrap()?;
+        Ok((n, ticks.get()))
+    })?;
+    assert_eq!(n, 4);
+    assert_eq!(
+        ticks, 10,
+        "the writer fiber ran all its ticks before the read returned"
+    );
+    Ok(())
+}
+
+#[test]
+fn pipes_work_on_plain_threads() -> io::Result<()> {
+    let (mut reader, mut writer) = pipe()?;
+    let t = thread::spawn(move || writer.write_all(&pattern(1 << 20)));
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got)?;
+    t.join().unwrap()?;
+    assert!(got == pattern(1 << 20));
+    Ok(())
+}
+
+#[test]
+fn a_pipe_end_handed_to_a_child_is_blocking_again() -> io::Result<()> {
+    spindle_core::run(|| -> io::Result<()> {
+        let (reader, mut writer) = pipe()?;
+        assert!(is_nonblocking(&reader));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            // `cat` would fail with EAGAIN on a non-blocking stdin that is still empty.
+            .arg("cat")
+            .stdin(reader)
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut out = child.stdout.take().unwrap();
+        let feeder = fiber::spawn(move || -> io::Result<()> {
+            writer.write_all(b"to the child\n")?;
+            drop(writer);
+            Ok(())
+        });
+        let mut text = String::new();
+        out.read_to_string(&mut text)?;
+        feeder.join().unwrap()?;
+        assert_eq!(text, "to the child\n");
+        assert!(child.wait()?.success());
+        Ok(())
+    })?;
+    // And the conversion itself clears O_NONBLOCK.
+    let (reader, _writer) = pipe()?;
+    let fd = OwnedFd::from(reader);
+    assert!(!is_nonblocking(&fd));
+    Ok(())
+}
+
+#[test]
+fn try_clone_shares_the_pipe() -> io::Result<()> {
+    spindle_core::run(|| -> io::Result<()> {
+        let (mut reader, writer) = pipe()?;
+        let second = writer.try_clone()?;
+        (&writer).write_all(b"a")?;
+        (&second).write_all(b"b")?;
+        drop(writer);
+        drop(second);
+        let mut s = String::new();
+        reader.read_to_string(&mut s)?;
+        assert_eq!(s, "ab");
+        Ok(())
+    })
+}
+
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes an initial value and flags, returning a new fd or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[test]
+fn fd_makes_an_eventfd_fiber_aware() -> io::Result<()> {
+    let (value, ticks) = spindle_core::run(|| -> io::Result<_> {
+        let efd = Rc::new(Fd::new(std::fs::File::from(eventfd()?))?);
+        let ticks = Rc::new(Cell::new(0));
+        let (e, t) = (efd.clone(), ticks.clone());
+        let signaller = fiber::spawn(move || -> io::Result<()> {
+            for _ in 0..10 {
+                fiber::sleep(Duration::from_millis(10));
+                t.set(t.get() + 1);
+            }
+            (&*e).write_all(&5u64.to_ne_bytes())
+        });
+        // An eventfd read blocks until the counter is non-zero: here it parks the fiber.
+        let mut buf = [0; 8];
+        (&*efd).read_exact(&mut buf)?;
+        signaller.join().unwrap()?;
+        Ok((u64::from_ne_bytes(buf), ticks.get()))
+    })?;
+    assert_eq!(value, 5);
+    assert_eq!(ticks, 10);
+    Ok(())
+}
+
+#[test]
+fn fd_readiness_waits_and_deadlines() -> io::Result<()> {
+    spindle_core::run(|| -> io::Result<()> {
+        let (a, b) = UnixStream::pair()?;
+        let b = Fd::new(b)?;
+        // Writable right away (the socket buffer is empty).
+        b.writable()?;
+        // Not readable: the deadline passes with TimedOut.
+        let start = Instant::now();
+        let err = b
+            .readable_until(start + Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        (&a).write_all(b"x")?;
+        b.readable()?;
+        // Readable and staying so: a second wait returns at once too (no lost edge).
+        b.readable_until(Instant::now() + Duration::from_secs(5))?;
+        let mut buf = [0; 1];
+        let n = b.read_with(|s| (&*s).read(&mut buf))?;
+        assert_eq!((n, buf[0]), (1, b'x'));
+        Ok(())
+    })
+}
+
+#[test]
+fn fd_into_inner_restores_the_blocking_mode() -> io::Result<()> {
+    let (a, _b) = UnixStream::pair()?;
+    assert!(!is_nonblocking(&a));
+    let fd = Fd::new(a)?;
+    assert!(is_nonblocking(&fd.as_fd()));
+    let a = fd.into_inner()?;
+    assert!(!is_nonblocking(&a));
+
+    let (c, _d) = UnixStream::pair()?;
+    c.set_nonblocking(true)?;
+    let c = Fd::new(c)?.into_inner()?;
+    assert!(
+        is_nonblocking(&c),
+        "a descriptor that was non-blocking stays so"
+    );
+    Ok(())
+}
+
+#[test]
+fn fd_of_a_regular_file_reads_and_is_always_ready() -> io::Result<()> {
+    let file = tempfile::tempfile()?;
+    (&file).write_all(b"plain file")?;
+    let fd = Fd::new(file)?;
+    spindle_core::run(move || -> io::Result<()> {
+        let mut s = String::new();
+        use std::io::Seek;
+        fd.read_with(|f| (&*f).seek(io::SeekFrom::Start(0)))?;
+        (&fd).read_to_string(&mut s)?;
+        assert_eq!(s, "plain file");
+        // epoll refuses regular files; poll says "ready", so the wait returns at once.
+        fd.readable()?;
+        Ok(())
+    })
+}
