@@ -60,6 +60,52 @@ fn fiber_switch(c: &mut Criterion) {
     });
 }
 
+fn park_unpark(c: &mut Criterion) {
+    // Two fibers taking turns through bare park/unpark: the floor under any hand-off.
+    c.bench_function("fiber_switch/park_unpark", |b| {
+        b.iter_custom(|iters| {
+            spindle_core::run(move || {
+                let turn = std::rc::Rc::new(std::cell::Cell::new(0u64));
+                let main = fiber::current();
+                let start = Instant::now();
+                let other = {
+                    let (turn, main) = (turn.clone(), main.clone());
+                    fiber::spawn(move || {
+                        for i in 0..iters {
+                            while turn.get() != 2 * i + 1 {
+                                fiber::park();
+                            }
+                            turn.set(2 * i + 2);
+                            main.unpark();
+                        }
+                    })
+                };
+                let other_fiber = other.fiber().clone();
+                for i in 0..iters {
+                    turn.set(2 * i + 1);
+                    other_fiber.unpark();
+                    while turn.get() != 2 * i + 2 {
+                        fiber::park();
+                    }
+                }
+                other.join().unwrap();
+                start.elapsed() / 2
+            })
+        })
+    });
+    c.bench_function("fiber_switch/current_clone_drop", |b| {
+        b.iter_custom(|iters| {
+            spindle_core::run(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(fiber::current());
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
 fn mutex_handoff(c: &mut Criterion) {
     c.bench_function("mutex_handoff/two_fibers", |b| {
         b.iter_custom(|iters| {
@@ -150,6 +196,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = mutex_uncontended, fiber_switch, mutex_handoff, channel_ping_pong
+    targets = mutex_uncontended, fiber_switch, park_unpark, mutex_handoff, channel_ping_pong
 }
 criterion_main!(benches);

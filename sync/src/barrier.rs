@@ -12,6 +12,7 @@ use std::sync::PoisonError;
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::{Arc, Barrier};
 /// use spindle::fiber;
 ///
@@ -51,6 +52,7 @@ impl Barrier {
         /// # Examples
         ///
         /// ```
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
         /// use spindle::sync::Barrier;
         ///
         /// let barrier = Barrier::new(1);
@@ -74,6 +76,7 @@ impl Barrier {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, Barrier};
     /// use std::thread;
     ///
@@ -116,6 +119,7 @@ impl BarrierWaitResult {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Barrier;
     ///
     /// assert!(Barrier::new(1).wait().is_leader());

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::{Arc, Condvar, Mutex};
 /// use spindle::fiber;
 ///
@@ -74,6 +75,7 @@ impl Condvar {
         /// # Examples
         ///
         /// ```
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
         /// use spindle::sync::Condvar;
         ///
         /// let condvar = Condvar::new();
@@ -99,6 +101,7 @@ impl Condvar {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, Condvar, Mutex};
     /// use std::thread;
     ///
@@ -132,6 +135,7 @@ impl Condvar {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, Condvar, Mutex};
     /// use std::thread;
     ///
@@ -172,6 +176,7 @@ impl Condvar {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Condvar, Mutex};
     /// use std::time::Duration;
     ///
@@ -206,6 +211,7 @@ impl Condvar {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Condvar, Mutex};
     /// use std::time::Duration;
     ///
@@ -243,6 +249,7 @@ impl Condvar {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Condvar;
     ///
     /// Condvar::new().notify_one(); // nobody waits: nothing happens
@@ -260,6 +267,7 @@ impl Condvar {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Condvar;
     ///
     /// Condvar::new().notify_all(); // nobody waits: nothing happens

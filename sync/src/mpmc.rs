@@ -12,6 +12,7 @@
 //! # Examples
 //!
 //! ```
+//! # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 //! use spindle::sync::mpmc;
 //! use spindle::fiber;
 //!
@@ -66,6 +67,7 @@ pub enum SendTimeoutError<T> {
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::mpmc;
 ///
 /// let (tx, rx) = mpmc::bounded(1);
@@ -84,6 +86,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::mpmc;
 ///
 /// let (tx, rx) = mpmc::unbounded();
@@ -109,6 +112,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpmc;
     ///
     /// let (tx, rx) = mpmc::unbounded();
@@ -135,6 +139,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpmc::{self, TrySendError};
     ///
     /// let (tx, _rx) = mpmc::bounded(0);
@@ -158,6 +163,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpmc::{self, SendTimeoutError};
     /// use std::time::Duration;
     ///
@@ -212,6 +218,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpmc::{self, RecvError};
     ///
     /// let (tx, rx) = mpmc::unbounded::<i32>();
@@ -232,6 +239,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpmc::{self, TryRecvError};
     ///
     /// let (_tx, rx) = mpmc::unbounded::<i32>();
@@ -254,6 +262,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpmc::{self, RecvTimeoutError};
     /// use std::time::Duration;
     ///

@@ -12,6 +12,7 @@
 //! # Examples
 //!
 //! ```
+//! # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 //! use spindle::sync::mpsc::channel;
 //! use std::thread;
 //!
@@ -59,6 +60,7 @@ pub struct Receiver<T> {
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::mpsc::channel;
 /// use std::thread;
 ///
@@ -87,6 +89,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::mpsc::sync_channel;
 /// use std::thread;
 ///
@@ -124,6 +127,7 @@ impl<T> Sender<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::channel;
     ///
     /// let (tx, rx) = channel();
@@ -152,6 +156,7 @@ impl<T> SyncSender<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::sync_channel;
     /// use std::thread;
     ///
@@ -178,6 +183,7 @@ impl<T> SyncSender<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::{sync_channel, TrySendError};
     ///
     /// let (tx, _rx) = sync_channel(1);
@@ -203,6 +209,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::{channel, RecvError};
     ///
     /// let (tx, rx) = channel();
@@ -225,6 +232,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::{channel, TryRecvError};
     ///
     /// let (tx, rx) = channel::<i32>();
@@ -249,6 +257,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::{channel, RecvTimeoutError};
     /// use std::time::Duration;
     ///
@@ -269,6 +278,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::channel;
     ///
     /// let (tx, rx) = channel();
@@ -286,6 +296,7 @@ impl<T> Receiver<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::mpsc::channel;
     ///
     /// let (tx, rx) = channel();

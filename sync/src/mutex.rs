@@ -37,6 +37,7 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::{Arc, Mutex};
 /// use spindle::fiber;
 ///
@@ -97,6 +98,7 @@ impl<T> Mutex<T> {
         /// # Examples
         ///
         /// ```
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
         /// use spindle::sync::Mutex;
         ///
         /// let mutex = Mutex::new(0);
@@ -118,6 +120,7 @@ impl<T> Mutex<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Mutex;
     ///
     /// let mutex = Mutex::new(0);
@@ -157,6 +160,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, Mutex};
     /// use std::thread;
     ///
@@ -184,6 +188,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Mutex, TryLockError};
     ///
     /// let mutex = Mutex::new(1);
@@ -207,6 +212,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Mutex;
     ///
     /// assert!(!Mutex::new(()).is_poisoned());
@@ -221,6 +227,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, Mutex};
     /// use std::thread;
     ///
@@ -249,6 +256,7 @@ impl<T: ?Sized> Mutex<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Mutex;
     ///
     /// let mut mutex = Mutex::new(0);

@@ -30,6 +30,7 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::RwLock;
 ///
 /// let lock = RwLock::new(5);
@@ -89,6 +90,7 @@ impl<T> RwLock<T> {
         /// # Examples
         ///
         /// ```
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
         /// use spindle::sync::RwLock;
         ///
         /// let lock = RwLock::new(5);
@@ -109,6 +111,7 @@ impl<T> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::RwLock;
     ///
     /// assert_eq!(RwLock::new(String::from("x")).into_inner().unwrap(), "x");
@@ -139,6 +142,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, RwLock};
     /// use std::thread;
     ///
@@ -168,6 +172,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::RwLock;
     ///
     /// let lock = RwLock::new(1);
@@ -193,6 +198,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::RwLock;
     ///
     /// let lock = RwLock::new(1);
@@ -217,6 +223,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::RwLock;
     ///
     /// let lock = RwLock::new(1);
@@ -239,6 +246,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::RwLock;
     ///
     /// assert!(!RwLock::new(0).is_poisoned());
@@ -253,6 +261,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{Arc, RwLock};
     /// use std::thread;
     ///
@@ -280,6 +289,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::RwLock;
     ///
     /// let mut lock = RwLock::new(0);
@@ -358,6 +368,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::{RwLock, RwLockWriteGuard};
     ///
     /// let lock = RwLock::new(1);

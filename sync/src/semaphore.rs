@@ -34,6 +34,7 @@ const PERMIT: usize = 0b10;
 /// At most two fibers inside at once:
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::{Arc, Semaphore};
 /// use spindle::sync::atomic::{AtomicUsize, Ordering};
 /// use spindle::fiber;
@@ -87,6 +88,7 @@ impl Semaphore {
         /// # Examples
         ///
         /// ```
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
         /// use spindle::sync::Semaphore;
         ///
         /// let sem = Semaphore::new(3);
@@ -104,6 +106,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Semaphore;
     ///
     /// let sem = Semaphore::new(1);
@@ -125,6 +128,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Semaphore;
     ///
     /// let sem = Semaphore::new(1);
@@ -140,6 +144,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Semaphore;
     /// use std::time::Duration;
     ///
@@ -163,6 +168,7 @@ impl Semaphore {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Semaphore;
     ///
     /// let sem = Semaphore::new(0);
@@ -281,6 +287,7 @@ impl SemaphorePermit<'_> {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::Semaphore;
     ///
     /// let sem = Semaphore::new(1);

@@ -14,6 +14,7 @@ use std::sync::{Arc, PoisonError};
 /// # Examples
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
 /// use spindle::sync::WaitGroup;
 /// use spindle::sync::atomic::{AtomicUsize, Ordering};
 /// use spindle::sync::Arc;
@@ -60,6 +61,7 @@ impl WaitGroup {
     /// # Examples
     ///
     /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_sync as sync; }
     /// use spindle::sync::WaitGroup;
     /// use std::thread;
     ///
