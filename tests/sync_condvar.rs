@@ -109,7 +109,9 @@ fn wait_timeout_times_out_in_a_fiber_while_others_run() {
             ticks
         });
         let start = Instant::now();
-        let (_g, result) = cvar.wait_timeout(lock.lock().unwrap(), Duration::from_millis(30)).unwrap();
+        let (_g, result) = cvar
+            .wait_timeout(lock.lock().unwrap(), Duration::from_millis(30))
+            .unwrap();
         assert!(result.timed_out());
         assert!(start.elapsed() >= Duration::from_millis(30));
         assert_eq!(ticker.join().unwrap(), 5);
@@ -130,7 +132,9 @@ fn wait_timeout_while_returns_early_when_the_condition_clears() {
         };
         let (lock, cvar) = &*state;
         let (g, result) = cvar
-            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(60), |ready| !*ready)
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(60), |ready| {
+                !*ready
+            })
             .unwrap();
         assert!(!result.timed_out());
         assert!(*g);
@@ -138,7 +142,9 @@ fn wait_timeout_while_returns_early_when_the_condition_clears() {
         setter.join().unwrap();
 
         let (g, result) = cvar
-            .wait_timeout_while(lock.lock().unwrap(), Duration::from_millis(5), |ready| *ready)
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_millis(5), |ready| {
+                *ready
+            })
             .unwrap();
         assert!(result.timed_out());
         assert!(*g);
@@ -166,13 +172,17 @@ fn barrier_releases_fibers_in_rounds_with_one_leader_each() {
                         }
                         // Everyone of this round has arrived before anyone leaves.
                         let seen = arrived.load(Ordering::SeqCst);
-                        max_skew = max_skew.max((round + 1) * PARTIES - seen.min((round + 1) * PARTIES));
+                        max_skew =
+                            max_skew.max((round + 1) * PARTIES - seen.min((round + 1) * PARTIES));
                     }
                     (leaders, max_skew)
                 })
             })
             .collect();
-        fibers.into_iter().map(|f| f.join().unwrap()).fold((0, 0), |(l, s), (l2, s2)| (l + l2, s.max(s2)))
+        fibers
+            .into_iter()
+            .map(|f| f.join().unwrap())
+            .fold((0, 0), |(l, s), (l2, s2)| (l + l2, s.max(s2)))
     });
     assert_eq!(leaders, ROUNDS);
     assert_eq!(max_skew, 0);
@@ -188,6 +198,11 @@ fn barrier_between_fibers_of_two_runtimes_and_a_plain_thread() {
         })
         .collect();
     let me = barrier.wait().is_leader();
-    let leaders = runtimes.into_iter().map(|t| t.join().unwrap()).filter(|&l| l).count() + usize::from(me);
+    let leaders = runtimes
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|&l| l)
+        .count()
+        + usize::from(me);
     assert_eq!(leaders, 1);
 }

@@ -140,7 +140,11 @@ fn try_send_and_try_recv_never_wait() {
     assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
 
     let (tx, rx) = mpsc::sync_channel(0);
-    assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)), "rendezvous with nobody receiving");
+    assert_eq!(
+        tx.try_send(1),
+        Err(TrySendError::Full(1)),
+        "rendezvous with nobody receiving"
+    );
     drop(tx);
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 }
@@ -150,7 +154,10 @@ fn recv_timeout_in_a_fiber_times_out_then_receives() {
     spindle::run(|| {
         let (tx, rx) = mpsc::channel();
         let start = Instant::now();
-        assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(20)),
+            Err(RecvTimeoutError::Timeout)
+        );
         assert!(start.elapsed() >= Duration::from_millis(20));
         let sender = fiber::spawn(move || {
             fiber::sleep(Duration::from_millis(5));
@@ -158,7 +165,10 @@ fn recv_timeout_in_a_fiber_times_out_then_receives() {
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(60)), Ok(9));
         sender.join().unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(60)), Err(RecvTimeoutError::Disconnected));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(60)),
+            Err(RecvTimeoutError::Disconnected)
+        );
     });
 }
 
@@ -185,7 +195,10 @@ fn dropping_the_receiver_wakes_a_parked_sender_with_its_message() {
         let sender = fiber::spawn(move || tx.send(String::from("blocked")));
         fiber::yield_now();
         drop(rx);
-        assert_eq!(sender.join().unwrap(), Err(SendError(String::from("blocked"))));
+        assert_eq!(
+            sender.join().unwrap(),
+            Err(SendError(String::from("blocked")))
+        );
     });
 }
 
@@ -239,7 +252,10 @@ fn mpmc_delivers_each_message_to_exactly_one_of_many_receivers() {
         let consumers: Vec<_> = (0..8)
             .map(|_| {
                 let rx = rx.clone();
-                fiber::spawn(move || rx.iter().fold((0usize, 0usize), |(s, c), v: usize| (s + v, c + 1)))
+                fiber::spawn(move || {
+                    rx.iter()
+                        .fold((0usize, 0usize), |(s, c), v: usize| (s + v, c + 1))
+                })
             })
             .collect();
         drop(rx);
@@ -257,7 +273,10 @@ fn mpmc_delivers_each_message_to_exactly_one_of_many_receivers() {
         for p in producers {
             p.join().unwrap();
         }
-        consumers.into_iter().map(|c| c.join().unwrap()).fold((0, 0), |(s, c), (s2, c2)| (s + s2, c + c2))
+        consumers
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .fold((0, 0), |(s, c), (s2, c2)| (s + s2, c + c2))
     });
     assert_eq!(count, N);
     assert_eq!(sum, N * (N - 1) / 2);
@@ -277,14 +296,26 @@ fn mpmc_across_threads_and_send_timeout() {
         tx.send(i).unwrap();
     }
     drop(tx);
-    assert_eq!(workers.into_iter().map(|w| w.join().unwrap()).sum::<usize>(), 3_000);
+    assert_eq!(
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .sum::<usize>(),
+        3_000
+    );
 
     let (tx, rx) = mpmc::bounded(1);
     tx.send(1).unwrap();
-    assert_eq!(tx.send_timeout(2, Duration::from_millis(5)), Err(mpmc::SendTimeoutError::Timeout(2)));
+    assert_eq!(
+        tx.send_timeout(2, Duration::from_millis(5)),
+        Err(mpmc::SendTimeoutError::Timeout(2))
+    );
     assert_eq!(rx.recv(), Ok(1));
     assert_eq!(tx.len(), 0);
     assert_eq!(tx.capacity(), Some(1));
     drop(rx);
-    assert_eq!(tx.send_timeout(3, Duration::from_millis(5)), Err(mpmc::SendTimeoutError::Disconnected(3)));
+    assert_eq!(
+        tx.send_timeout(3, Duration::from_millis(5)),
+        Err(mpmc::SendTimeoutError::Disconnected(3))
+    );
 }

@@ -16,7 +16,8 @@ fn guards_held_across_yield_with_hundreds_of_fibers() {
         let overlaps = Arc::new(AtomicUsize::new(0));
         let fibers: Vec<_> = (0..FIBERS)
             .map(|_| {
-                let (counter, inside, overlaps) = (counter.clone(), inside.clone(), overlaps.clone());
+                let (counter, inside, overlaps) =
+                    (counter.clone(), inside.clone(), overlaps.clone());
                 fiber::spawn(move || {
                     for _ in 0..ROUNDS {
                         let mut n = counter.lock().unwrap();
@@ -38,7 +39,10 @@ fn guards_held_across_yield_with_hundreds_of_fibers() {
         (total, overlaps.load(Ordering::SeqCst))
     });
     assert_eq!(total, FIBERS * ROUNDS);
-    assert_eq!(overlaps, 0, "two fibers were inside the critical section at once");
+    assert_eq!(
+        overlaps, 0,
+        "two fibers were inside the critical section at once"
+    );
 }
 
 #[test]
@@ -233,7 +237,10 @@ fn fiber_waits_for_a_lock_held_by_a_plain_thread_without_blocking_its_thread() {
     holder.join().unwrap();
     assert_eq!(value, 1);
     // The fiber parked for ~50 ms; the ticker must have kept running meanwhile.
-    assert!(ticks >= 5, "the thread stalled while a fiber waited: {ticks} ticks");
+    assert!(
+        ticks >= 5,
+        "the thread stalled while a fiber waited: {ticks} ticks"
+    );
 }
 
 #[test]
@@ -272,7 +279,10 @@ fn fiber_unwound_at_teardown_leaves_the_wait_queue() {
 fn mutex_basics_mirror_std() {
     let mut m = Mutex::new(String::from("a"));
     m.get_mut().unwrap().push('b');
-    assert_eq!(format!("{:?}", m), r#"Mutex { data: "ab", poisoned: false, .. }"#);
+    assert_eq!(
+        format!("{:?}", m),
+        r#"Mutex { data: "ab", poisoned: false, .. }"#
+    );
     let g = m.lock().unwrap();
     assert_eq!(format!("{g} {g:?}"), r#"ab "ab""#);
     drop(g);

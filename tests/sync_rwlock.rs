@@ -32,7 +32,10 @@ fn readers_overlap_across_fiber_switches() {
         }
         max_inside.load(Ordering::SeqCst)
     });
-    assert_eq!(max_inside, READERS, "readers did not all hold the lock together");
+    assert_eq!(
+        max_inside, READERS,
+        "readers did not all hold the lock together"
+    );
 }
 
 #[test]
@@ -84,7 +87,10 @@ fn queued_writer_holds_back_new_readers_then_gets_the_lock() {
             fiber::spawn(move || lock.write().unwrap().push("writer"))
         };
         fiber::yield_now(); // the writer parks behind the reader
-        assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)), "a reader barged past a queued writer");
+        assert!(
+            matches!(lock.try_read(), Err(TryLockError::WouldBlock)),
+            "a reader barged past a queued writer"
+        );
         let late_reader = {
             let lock = lock.clone();
             fiber::spawn(move || {
@@ -95,7 +101,11 @@ fn queued_writer_holds_back_new_readers_then_gets_the_lock() {
         fiber::yield_now();
         drop(first_reader);
         writer.join().unwrap();
-        assert_eq!(late_reader.join().unwrap(), 1, "the late reader ran before the queued writer");
+        assert_eq!(
+            late_reader.join().unwrap(),
+            1,
+            "the late reader ran before the queued writer"
+        );
         Arc::try_unwrap(lock).unwrap().into_inner().unwrap()
     });
     assert_eq!(log, ["writer"]);
@@ -155,21 +165,25 @@ fn panicking_writer_poisons_a_panicking_reader_does_not() {
     spindle::run(|| {
         let lock = Arc::new(RwLock::new(0));
         let l = lock.clone();
-        assert!(fiber::spawn(move || {
-            let _r = l.read().unwrap();
-            panic!("reader panics");
-        })
-        .join()
-        .is_err());
+        assert!(
+            fiber::spawn(move || {
+                let _r = l.read().unwrap();
+                panic!("reader panics");
+            })
+            .join()
+            .is_err()
+        );
         assert!(!lock.is_poisoned());
         let l = lock.clone();
-        assert!(fiber::spawn(move || {
-            let _w = l.write().unwrap();
-            fiber::yield_now();
-            panic!("writer panics");
-        })
-        .join()
-        .is_err());
+        assert!(
+            fiber::spawn(move || {
+                let _w = l.write().unwrap();
+                fiber::yield_now();
+                panic!("writer panics");
+            })
+            .join()
+            .is_err()
+        );
         assert!(lock.is_poisoned());
         assert!(lock.read().is_err());
         assert!(matches!(lock.try_write(), Err(TryLockError::Poisoned(_))));

@@ -16,8 +16,12 @@ fn semaphore_bounds_concurrency_across_switches() {
         let done = Arc::new(AtomicUsize::new(0));
         let fibers: Vec<_> = (0..100)
             .map(|_| {
-                let (sem, inside, max_inside, done) =
-                    (sem.clone(), inside.clone(), max_inside.clone(), done.clone());
+                let (sem, inside, max_inside, done) = (
+                    sem.clone(),
+                    inside.clone(),
+                    max_inside.clone(),
+                    done.clone(),
+                );
                 fiber::spawn(move || {
                     let _permit = sem.acquire();
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
@@ -32,7 +36,10 @@ fn semaphore_bounds_concurrency_across_switches() {
             f.join().unwrap();
         }
         assert_eq!(sem.available_permits(), PERMITS);
-        (max_inside.load(Ordering::SeqCst), done.load(Ordering::SeqCst))
+        (
+            max_inside.load(Ordering::SeqCst),
+            done.load(Ordering::SeqCst),
+        )
     });
     assert_eq!(max_inside, PERMITS);
     assert_eq!(done, 100);
@@ -49,7 +56,10 @@ fn released_permit_goes_to_the_longest_waiter_not_to_try_acquire() {
         };
         fiber::yield_now();
         drop(held);
-        assert!(sem.try_acquire().is_none(), "try_acquire barged past a queued waiter");
+        assert!(
+            sem.try_acquire().is_none(),
+            "try_acquire barged past a queued waiter"
+        );
         waiter.join().unwrap();
         assert_eq!(sem.available_permits(), 0);
         sem.release();
