@@ -195,7 +195,7 @@ fn bad_paths_give_std_error_kinds() -> io::Result<()> {
         ]
     );
     // The same calls from a plain thread, outside any runtime.
-    assert_eq!(kinds(&dir.path().to_path_buf(), Mode::Spindle), std_kinds);
+    assert_eq!(kinds(dir.path(), Mode::Spindle), std_kinds);
     Ok(())
 }
 

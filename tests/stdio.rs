@@ -1,0 +1,271 @@
+//! `spindle_io::io::{stdin, stdout, stderr}`: the test binary re-runs itself as a child whose
+//! standard streams are pipes or files, and reports what it saw on stdout ("OUT:" lines).
+
+use spindle_core::fiber;
+use spindle_io::io::{self as sio, BufRead, Write};
+use std::cell::Cell;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::thread;
+use std::time::Duration;
+
+const MODE: &str = "SPINDLE_STDIO_CHILD";
+
+fn nonblocking(fd: i32) -> bool {
+    // SAFETY: F_GETFL takes no further argument; an invalid fd just gives -1.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
+}
+
+/// The child side; does nothing unless started by one of the tests below.
+#[test]
+fn child_entry() {
+    let Ok(mode) = std::env::var(MODE) else {
+        return;
+    };
+    match mode.as_str() {
+        "lines" => spindle_core::run(child_lines),
+        "count" => spindle_core::run(child_count),
+        "read_line" => spindle_core::run(child_read_line),
+        "bigout" => spindle_core::run(child_bigout),
+        "plain" => child_plain(),
+        "noflush" => spindle_core::run(|| write!(sio::stdout(), "OUT:partial").unwrap()),
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+/// Echoes each stdin line with the ticks a ticker fiber has made so far.
+fn child_lines() {
+    let ticks = Rc::new(Cell::new(0usize));
+    let t = ticks.clone();
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let ticker = fiber::spawn(move || {
+        while !s.get() {
+            fiber::sleep(Duration::from_millis(5));
+            t.set(t.get() + 1);
+        }
+    });
+    let mut out = sio::stdout();
+    for line in sio::stdin().lines() {
+        let line = line.unwrap();
+        writeln!(out, "OUT:line:{line}:{}", ticks.get()).unwrap();
+    }
+    writeln!(out, "OUT:stdin-nonblocking:{}", nonblocking(0)).unwrap();
+    out.flush().unwrap();
+    stop.set(true);
+    ticker.join().unwrap();
+}
+
+/// Counts stdin lines and their sum.
+fn child_count() {
+    let (mut count, mut sum) = (0u64, 0u64);
+    for line in sio::stdin().lock().lines() {
+        sum += line.unwrap().parse::<u64>().unwrap();
+        count += 1;
+    }
+    let mut out = sio::stdout().lock();
+    writeln!(out, "OUT:count:{count}:{sum}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Three `read_line`s through three separate handles: the buffer is shared.
+fn child_read_line() {
+    let mut out = sio::stdout();
+    for _ in 0..3 {
+        let mut line = String::new();
+        sio::stdin().read_line(&mut line).unwrap();
+        write!(out, "OUT:got:{line}").unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Writes 2 MiB to stdout while a ticker runs; reports the ticks on stderr.
+fn child_bigout() {
+    let ticks = Rc::new(Cell::new(0usize));
+    let t = ticks.clone();
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let ticker = fiber::spawn(move || {
+        while !s.get() {
+            fiber::sleep(Duration::from_millis(5));
+            t.set(t.get() + 1);
+        }
+    });
+    let line = format!("{}\n", "x".repeat(1023));
+    let mut out = sio::stdout();
+    for _ in 0..2048 {
+        out.write_all(line.as_bytes()).unwrap();
+    }
+    out.flush().unwrap();
+    writeln!(
+        sio::stderr(),
+        "ERR:ticks:{}:stdout-nonblocking:{}",
+        ticks.get(),
+        nonblocking(1)
+    )
+    .unwrap();
+    stop.set(true);
+    ticker.join().unwrap();
+}
+
+/// The same handles on a plain thread, outside any runtime.
+fn child_plain() {
+    let mut text = String::new();
+    sio::stdin().read_to_string(&mut text).unwrap();
+    let mut out = sio::stdout();
+    writeln!(out, "OUT:plain:{}", text.trim_end()).unwrap();
+    out.flush().unwrap();
+}
+
+fn child(mode: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "child_entry",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(MODE, mode);
+    cmd
+}
+
+fn reported(stdout: &[u8], prefix: &str) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn stdin_lines_park_only_the_reading_fiber() -> io::Result<()> {
+    let mut c = child("lines")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdin = c.stdin.take().unwrap();
+    for word in ["one", "two", "three"] {
+        writeln!(stdin, "{word}")?;
+        thread::sleep(Duration::from_millis(200));
+    }
+    drop(stdin);
+    let out = c.wait_with_output()?;
+    assert!(out.status.success(), "{out:?}");
+    let lines = reported(&out.stdout, "OUT:");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let ticks: Vec<usize> = lines[..3]
+        .iter()
+        .zip(["one", "two", "three"])
+        .map(|(l, word)| {
+            let rest = l.strip_prefix(&format!("line:{word}:")).expect(l);
+            rest.parse().unwrap()
+        })
+        .collect();
+    // 200 ms between lines at 5 ms a tick: the ticker kept running while stdin was empty.
+    assert!(ticks[2] >= ticks[0] + 10, "ticks at each line: {ticks:?}");
+    assert_eq!(
+        lines[3], "stdin-nonblocking:false",
+        "stdin's mode was changed"
+    );
+    Ok(())
+}
+
+#[test]
+fn stdin_from_a_regular_file_is_read_on_the_pool() -> io::Result<()> {
+    let mut file = tempfile::tempfile()?;
+    for i in 1..=5000u64 {
+        writeln!(file, "{i}")?;
+    }
+    std::io::Seek::rewind(&mut file)?;
+    let out = child("count").stdin(file).output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(reported(&out.stdout, "OUT:"), ["count:5000:12502500"]);
+    Ok(())
+}
+
+#[test]
+fn separate_stdin_handles_share_one_buffer() -> io::Result<()> {
+    let mut c = child("read_line")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    // All three lines arrive in one read: the first handle buffers them all.
+    c.stdin.take().unwrap().write_all(b"a\nb\nc\n")?;
+    let out = c.wait_with_output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(reported(&out.stdout, "OUT:"), ["got:a", "got:b", "got:c"]);
+    Ok(())
+}
+
+#[test]
+fn stdout_to_a_slow_pipe_parks_only_the_writer() -> io::Result<()> {
+    let mut c = child("bigout")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = c.stdout.take().unwrap();
+    // Let the child fill the pipe and park, then drain slowly.
+    thread::sleep(Duration::from_millis(200));
+    let mut data = Vec::new();
+    let mut buf = [0; 64 * 1024];
+    loop {
+        let n = stdout.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    let out = c.wait_with_output()?;
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<&[u8]> = data
+        .split(|&b| b == b'\n')
+        .filter(|l| l.len() == 1023 && l.iter().all(|&b| b == b'x'))
+        .collect();
+    assert_eq!(lines.len(), 2048, "all of the child's lines arrived intact");
+    let report = reported(&out.stderr, "ERR:");
+    assert_eq!(
+        report.len(),
+        1,
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fields: Vec<&str> = report[0].split(':').collect();
+    let ticks: usize = fields[1].parse().unwrap();
+    assert!(
+        ticks >= 10,
+        "the ticker ticked {ticks} times while stdout was full"
+    );
+    assert_eq!(fields[3], "false", "stdout's mode was changed");
+    Ok(())
+}
+
+#[test]
+fn stdio_works_on_a_plain_thread() -> io::Result<()> {
+    let mut c = child("plain")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    c.stdin.take().unwrap().write_all(b"no runtime here\n")?;
+    let out = c.wait_with_output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(reported(&out.stdout, "OUT:"), ["plain:no runtime here"]);
+    Ok(())
+}
+
+#[test]
+fn buffered_stdout_is_flushed_at_exit() -> io::Result<()> {
+    let out = child("noflush").output()?;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(reported(&out.stdout, "OUT:"), ["partial"]);
+    Ok(())
+}
+
+#[test]
+fn handles_expose_their_descriptors() {
+    assert_eq!(sio::stdin().as_raw_fd(), 0);
+    assert_eq!(sio::stdout().as_raw_fd(), 1);
+    assert_eq!(sio::stderr().as_raw_fd(), 2);
+}
