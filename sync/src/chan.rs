@@ -135,7 +135,7 @@ impl<T> Chan<T> {
         // is dropped with the node. Nothing else to undo.
         let notified =
             waiter.as_ref().park(deadline) || !waiter.as_ref().cancel(&mut self.state.lock());
-        let unsent = waiter.payload().take();
+        let unsent = waiter.take_payload();
         match unsent {
             None => Ok(()),
             Some(value) if notified => Err(SendFail::Disconnected(value)),
@@ -186,7 +186,7 @@ impl<T> Chan<T> {
             if !notified {
                 return Err(RecvFail::Timeout);
             }
-            if let Some(value) = waiter.payload().take() {
+            if let Some(value) = waiter.take_payload() {
                 return Ok(value);
             }
             // Woken without a message: the last sender left. Re-check from the top.
@@ -200,7 +200,7 @@ impl<T> Chan<T> {
         if waiter.cancel(&mut state) {
             return;
         }
-        let Some(value) = waiter.payload().take() else {
+        let Some(value) = waiter.take_payload() else {
             return;
         };
         let mut value = Some(value);

@@ -7,8 +7,9 @@
 //!   `std`'s names, signatures, poisoning and error types. Waiting parks the calling fiber
 //!   and lets the other fibers of its thread run; with `std`'s versions a lock held across
 //!   a fiber switch, or a `recv` on an empty channel, freezes every fiber of the thread.
-//! * [`Arc`], [`Weak`], [`atomic`], [`Once`], [`OnceLock`], [`LazyLock`], [`Exclusive`]-free
-//!   parts of `std::sync` that never wait long are `std`'s own, re-exported.
+//! * [`Arc`], [`Weak`], [`atomic`], [`Once`], [`OnceLock`], [`LazyLock`] and the lock
+//!   error types ([`LockResult`], [`PoisonError`], [`TryLockError`], [`TryLockResult`])
+//!   are `std`'s own, re-exported.
 //! * Beyond `std`: [`Semaphore`], [`WaitGroup`] and multi-consumer [`mpmc`] channels.
 //!
 //! Every type also works from plain threads (no runtime), where waiting is exactly
@@ -25,7 +26,14 @@
 //! notes on fairness), every wake-up is re-checked, and a fiber unwound while parked (as
 //! the runtime does to leftover fibers at shutdown) leaves the queue on its way out.
 //!
-//! [`Exclusive`]: https://doc.rust-lang.org/std/sync/struct.Exclusive.html
+//!
+//! # Notes
+//!
+//! The re-exported one-time initializers ([`Once`], [`OnceLock`], [`LazyLock`]) are
+//! `std`'s and wait by blocking the thread: an initializer that switches fibers (sleeps,
+//! does fiber I/O, waits on a spindle lock) while another fiber of the same thread waits
+//! for the same cell deadlocks that thread. Keep initializers free of fiber switches, or
+//! guard such an initialization with a [`Mutex`] instead.
 
 mod barrier;
 mod chan;

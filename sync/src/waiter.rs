@@ -313,13 +313,16 @@ impl<'a, S, P> Waiter<'a, S, P> {
         self.node.notified.load(Ordering::Acquire)
     }
 
-    /// The payload, once the waiter is out of the list (notified or cancelled).
+    /// Takes the payload out (leaving `P::default()`), once the waiter is out of the list
+    /// (notified or cancelled).
     ///
     /// # Panics
     ///
     /// While the waiter is still queued.
-    #[allow(clippy::mut_from_ref)] // exclusive: only the owner holds a detached node
-    pub(crate) fn payload(&self) -> &mut P {
+    pub(crate) fn take_payload(&self) -> P
+    where
+        P: Default,
+    {
         assert!(
             self.stage.get() != QUEUED || self.is_notified(),
             "payload of a queued waiter"
@@ -327,9 +330,9 @@ impl<'a, S, P> Waiter<'a, S, P> {
         self.stage.set(DETACHED);
         // SAFETY: the node is out of every list: the notifier's last access happened
         // before `notified` (acquired above or by `park`), or we unlinked it ourselves
-        // under the lock. Only this owner, on this stack, reaches it now; `&self` is not
-        // shared with other threads (`Waiter` is `!Sync`).
-        unsafe { &mut *self.node.payload.get() }
+        // under the lock. Only this owner reaches it now (`Waiter` is `!Sync`), and the
+        // `&mut` lives only for this `take`.
+        std::mem::take(unsafe { &mut *self.node.payload.get() })
     }
 }
 
