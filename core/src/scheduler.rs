@@ -407,7 +407,14 @@ impl Scheduler {
         me.local(self).state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
-        let target = match self.next_to_run() {
+        // When the root finishes, nothing else may run before the main context has begun the
+        // shutdown, so the root always returns there.
+        let next = if ptr::eq(me, self.root.get()) {
+            None
+        } else {
+            self.next_to_run()
+        };
+        let target = match next {
             Some(next) => {
                 self.counters.switches.set(self.counters.switches.get() + 1);
                 next.local(self).state.set(State::Running);
@@ -684,6 +691,8 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     let Some(sched) = Scheduler::current() else {
         std::process::abort()
     };
+    // A fiber that just finished may have switched straight here.
+    sched.reclaim_finished();
     // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
     // once, here.
     let body = unsafe { arg.cast::<B>().read() };

@@ -187,3 +187,210 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn, arg: *mut u8) -> *
         sp.cast()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fiber;
+    use std::arch::asm;
+
+    extern "C" fn yield_from_asm() {
+        fiber::yield_now();
+    }
+
+    /// Loads values derived from `seed` into every callee-saved register, yields to the other
+    /// fibers (which do the same with other values), and reports whether all came back intact.
+    fn callee_saved_survive_yield(seed: u64) -> bool {
+        let ok: u64;
+        // SAFETY: the block saves and restores every callee-saved register it writes, keeps the
+        // stack balanced and 16-byte aligned at the call, and declares the C ABI's clobbers
+        // for the call to `yield_from_asm`.
+        unsafe {
+            asm!(
+                "push rbx",
+                "push rbp",
+                "push r12",
+                "push r13",
+                "push r14",
+                "push r15",
+                "mov rbx, rdi",
+                "lea rbp, [rdi + 1]",
+                "lea r12, [rdi + 2]",
+                "lea r13, [rdi + 3]",
+                "lea r14, [rdi + 4]",
+                "lea r15, [rdi + 5]",
+                // Align the stack for the call, remembering the old rsp in a callee-saved slot.
+                "mov rax, rsp",
+                "and rsp, -16",
+                "push rax",
+                "push rdi",
+                "call {f}",
+                "pop rdi",
+                "pop rsp",
+                "xor eax, eax",
+                "cmp rbx, rdi",
+                "jne 2f",
+                "lea rcx, [rdi + 1]",
+                "cmp rbp, rcx",
+                "jne 2f",
+                "lea rcx, [rdi + 2]",
+                "cmp r12, rcx",
+                "jne 2f",
+                "lea rcx, [rdi + 3]",
+                "cmp r13, rcx",
+                "jne 2f",
+                "lea rcx, [rdi + 4]",
+                "cmp r14, rcx",
+                "jne 2f",
+                "lea rcx, [rdi + 5]",
+                "cmp r15, rcx",
+                "jne 2f",
+                "mov eax, 1",
+                "2:",
+                "pop r15",
+                "pop r14",
+                "pop r13",
+                "pop r12",
+                "pop rbp",
+                "pop rbx",
+                f = sym yield_from_asm,
+                inout("rdi") seed => _,
+                out("rax") ok,
+                clobber_abi("C"),
+            );
+        }
+        ok == 1
+    }
+
+    fn mxcsr() -> u32 {
+        let mut v: u32 = 0;
+        // SAFETY: stmxcsr writes 4 bytes to a valid local.
+        unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
+        v
+    }
+
+    fn set_mxcsr(v: u32) {
+        // SAFETY: loading a valid MXCSR value (only rounding-control bits differ from the
+        // default) from a valid local.
+        unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack)) };
+    }
+
+    fn fpu_cw() -> u16 {
+        let mut v: u16 = 0;
+        // SAFETY: fnstcw writes 2 bytes to a valid local.
+        unsafe { asm!("fnstcw [{}]", in(reg) &mut v, options(nostack)) };
+        v
+    }
+
+    fn set_fpu_cw(v: u16) {
+        // SAFETY: loading a valid x87 control word (only rounding control changed).
+        unsafe { asm!("fldcw [{}]", in(reg) &v, options(nostack)) };
+    }
+
+    #[test]
+    fn callee_saved_registers_survive_switches() {
+        let all_ok = crate::run(|| {
+            let handles: Vec<_> = (0..4u64)
+                .map(|i| {
+                    fiber::spawn(move || {
+                        (0..100).all(|round| callee_saved_survive_yield((i << 32) | round))
+                    })
+                })
+                .collect();
+            handles.into_iter().all(|h| h.join().unwrap())
+        });
+        assert!(all_ok);
+    }
+
+    #[test]
+    fn float_control_state_is_per_fiber() {
+        const ROUND_DOWN_MXCSR: u32 = 0x1F80 | (0b01 << 13);
+        const ROUND_UP_CW: u16 = 0x037F | (0b10 << 10);
+        let (a, b) = crate::run(|| {
+            let a = fiber::spawn(|| {
+                set_mxcsr(ROUND_DOWN_MXCSR);
+                set_fpu_cw(ROUND_UP_CW);
+                let mut seen = Vec::new();
+                for _ in 0..10 {
+                    fiber::yield_now();
+                    seen.push((mxcsr(), fpu_cw()));
+                }
+                seen
+            });
+            let b = fiber::spawn(|| {
+                let mut seen = Vec::new();
+                for _ in 0..10 {
+                    seen.push((mxcsr() & 0xFFC0, fpu_cw()));
+                    fiber::yield_now();
+                }
+                seen
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(
+            a.iter()
+                .all(|&(m, c)| m & 0xFFC0 == ROUND_DOWN_MXCSR && c == ROUND_UP_CW),
+            "{a:x?}"
+        );
+        assert!(b.iter().all(|&(m, c)| m == 0x1F80 && c == 0x037F), "{b:x?}");
+    }
+
+    #[test]
+    fn deep_recursion_uses_the_whole_stack() {
+        fn depth(n: u64) -> u64 {
+            let pad = std::hint::black_box([n; 16]);
+            if n == 0 {
+                pad[0]
+            } else {
+                depth(n - 1) + pad[1] - n + 1
+            }
+        }
+        let v = crate::run(|| {
+            fiber::Builder::new()
+                .stack_size(4 * 1024 * 1024)
+                .spawn(|| depth(5_000))
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        assert_eq!(v, 5_000);
+    }
+
+    #[test]
+    fn panic_unwinds_to_the_fiber_entry() {
+        struct SetOnDrop(std::rc::Rc<std::cell::Cell<bool>>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let (payload, dropped) = crate::run(|| {
+            let flag = std::rc::Rc::new(std::cell::Cell::new(false));
+            let guard = SetOnDrop(flag.clone());
+            let h = fiber::spawn(move || {
+                let _guard = guard;
+                fiber::yield_now();
+                std::panic::panic_any(41u32);
+            });
+            fiber::yield_now();
+            let err = h.join().unwrap_err();
+            (*err.downcast::<u32>().unwrap(), flag.get())
+        });
+        assert_eq!(payload, 41);
+        assert!(dropped);
+    }
+
+    #[test]
+    fn backtrace_inside_a_fiber_ends_at_its_entry() {
+        let bt = crate::run(|| {
+            fiber::spawn(|| std::backtrace::Backtrace::force_capture().to_string())
+                .join()
+                .unwrap()
+        });
+        assert!(bt.contains("fiber_entry"), "{bt}");
+        let last_frame = bt
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with(char::is_numeric));
+        assert!(last_frame.is_some_and(|l| l.contains("trampoline")), "{bt}");
+    }
+}

@@ -87,7 +87,10 @@ impl Stack {
 /// Rounds a requested stack size up to whole pages, with the minimum applied.
 pub(crate) fn round_stack_size(requested: usize) -> usize {
     let page = page_size();
-    requested.max(MIN_STACK_SIZE).div_ceil(page) * page
+    let size = requested.max(MIN_STACK_SIZE);
+    // Saturate: an absurd request then fails cleanly when it is mapped.
+    size.checked_next_multiple_of(page)
+        .unwrap_or(usize::MAX - (page - 1) - page)
 }
 
 /// Maps `len` bytes of address space for stacks, reserving no swap and using no memory until

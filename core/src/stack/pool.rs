@@ -64,7 +64,7 @@ impl StackPool {
         if let Some(stack) = class.hot.pop().or_else(|| class.cold.pop()) {
             return Ok(stack);
         }
-        let stride = usable + page_size();
+        let stride = usable + page_size(); // cannot overflow: see round_stack_size
         let (next, left) = match class.carve {
             Some(carve) => carve,
             None => {
