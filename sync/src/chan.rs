@@ -32,7 +32,13 @@ use crate::waiter::{List, OnUnwind, Waiter, WakeBatch};
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::{Pin, pin};
+use std::sync::mpsc::{RecvTimeoutError, SendError, TryRecvError, TrySendError};
 use std::time::Instant;
+
+/// The deadline `timeout` from now; `None` (wait forever) if that overflows, as std does.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
 
 /// How long an operation may wait.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +63,41 @@ pub(crate) enum RecvFail {
     Empty,
     Disconnected,
     Timeout,
+}
+
+impl<T> SendFail<T> {
+    /// As `std`'s error of a waiting send (which fails only on disconnection).
+    pub(crate) fn into_send_error(self) -> SendError<T> {
+        match self {
+            SendFail::Full(t) | SendFail::Disconnected(t) | SendFail::Timeout(t) => SendError(t),
+        }
+    }
+
+    /// As `std`'s error of `try_send`.
+    pub(crate) fn into_try_send_error(self) -> TrySendError<T> {
+        match self {
+            SendFail::Full(t) | SendFail::Timeout(t) => TrySendError::Full(t),
+            SendFail::Disconnected(t) => TrySendError::Disconnected(t),
+        }
+    }
+}
+
+impl RecvFail {
+    /// As `std`'s error of `try_recv`.
+    pub(crate) fn into_try_recv_error(self) -> TryRecvError {
+        match self {
+            RecvFail::Disconnected => TryRecvError::Disconnected,
+            RecvFail::Empty | RecvFail::Timeout => TryRecvError::Empty,
+        }
+    }
+
+    /// As `std`'s error of `recv_timeout`.
+    pub(crate) fn into_recv_timeout_error(self) -> RecvTimeoutError {
+        match self {
+            RecvFail::Disconnected => RecvTimeoutError::Disconnected,
+            RecvFail::Empty | RecvFail::Timeout => RecvTimeoutError::Timeout,
+        }
+    }
 }
 
 type Queue<T> = List<Option<T>>;

@@ -34,11 +34,11 @@
 //! assert_eq!(total, 5050);
 //! ```
 
-use crate::chan::{Block, Chan, RecvFail, SendFail};
+use crate::chan::{Block, Chan, RecvFail, SendFail, deadline_after};
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
@@ -121,12 +121,9 @@ impl<T> Sender<T> {
     /// assert!(tx.send("lost").is_err());
     /// ```
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        match self.chan.send(msg, Block::Until(None)) {
-            Ok(()) => Ok(()),
-            Err(SendFail::Disconnected(t) | SendFail::Full(t) | SendFail::Timeout(t)) => {
-                Err(SendError(t))
-            }
-        }
+        self.chan
+            .send(msg, Block::Until(None))
+            .map_err(SendFail::into_send_error)
     }
 
     /// Sends a message without waiting.
@@ -146,11 +143,9 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.try_send(1), Err(TrySendError::Full(1))); // nobody is receiving
     /// ```
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        match self.chan.send(msg, Block::No) {
-            Ok(()) => Ok(()),
-            Err(SendFail::Full(t) | SendFail::Timeout(t)) => Err(TrySendError::Full(t)),
-            Err(SendFail::Disconnected(t)) => Err(TrySendError::Disconnected(t)),
-        }
+        self.chan
+            .send(msg, Block::No)
+            .map_err(SendFail::into_try_send_error)
     }
 
     /// Sends a message, waiting at most `timeout` for room.
@@ -173,10 +168,7 @@ impl<T> Sender<T> {
     /// assert_eq!(err, SendTimeoutError::Timeout(2));
     /// ```
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        match self
-            .chan
-            .send(msg, Block::Until(Instant::now().checked_add(timeout)))
-        {
+        match self.chan.send(msg, Block::Until(deadline_after(timeout))) {
             Ok(()) => Ok(()),
             Err(SendFail::Full(t) | SendFail::Timeout(t)) => Err(SendTimeoutError::Timeout(t)),
             Err(SendFail::Disconnected(t)) => Err(SendTimeoutError::Disconnected(t)),
@@ -246,10 +238,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.chan.recv(Block::No).map_err(|fail| match fail {
-            RecvFail::Disconnected => TryRecvError::Disconnected,
-            RecvFail::Empty | RecvFail::Timeout => TryRecvError::Empty,
-        })
+        self.chan
+            .recv(Block::No)
+            .map_err(RecvFail::into_try_recv_error)
     }
 
     /// Waits at most `timeout` for a message.
@@ -270,13 +261,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let deadline = Instant::now().checked_add(timeout);
         self.chan
-            .recv(Block::Until(deadline))
-            .map_err(|fail| match fail {
-                RecvFail::Disconnected => RecvTimeoutError::Disconnected,
-                RecvFail::Empty | RecvFail::Timeout => RecvTimeoutError::Timeout,
-            })
+            .recv(Block::Until(deadline_after(timeout)))
+            .map_err(RecvFail::into_recv_timeout_error)
     }
 
     /// An iterator that waits for messages until every sender is gone.

@@ -29,12 +29,12 @@
 //! });
 //! ```
 
-use crate::chan::{Block, Chan, RecvFail, SendFail};
+use crate::chan::{Block, Chan, RecvFail, SendFail, deadline_after};
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
@@ -113,10 +113,6 @@ pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
     )
 }
 
-fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
 impl<T> Sender<T> {
     /// Sends a value on this channel; never waits.
     ///
@@ -136,12 +132,9 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.send(1).unwrap_err().0, 1);
     /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        match self.chan.send(t, Block::Until(None)) {
-            Ok(()) => Ok(()),
-            Err(SendFail::Disconnected(t) | SendFail::Full(t) | SendFail::Timeout(t)) => {
-                Err(SendError(t))
-            }
-        }
+        self.chan
+            .send(t, Block::Until(None))
+            .map_err(SendFail::into_send_error)
     }
 }
 
@@ -165,12 +158,9 @@ impl<T> SyncSender<T> {
     /// assert_eq!(rx.recv().unwrap(), 1);
     /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        match self.chan.send(t, Block::Until(None)) {
-            Ok(()) => Ok(()),
-            Err(SendFail::Disconnected(t) | SendFail::Full(t) | SendFail::Timeout(t)) => {
-                Err(SendError(t))
-            }
-        }
+        self.chan
+            .send(t, Block::Until(None))
+            .map_err(SendFail::into_send_error)
     }
 
     /// Attempts to send a value without waiting.
@@ -191,11 +181,9 @@ impl<T> SyncSender<T> {
     /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
     /// ```
     pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
-        match self.chan.send(t, Block::No) {
-            Ok(()) => Ok(()),
-            Err(SendFail::Full(t) | SendFail::Timeout(t)) => Err(TrySendError::Full(t)),
-            Err(SendFail::Disconnected(t)) => Err(TrySendError::Disconnected(t)),
-        }
+        self.chan
+            .send(t, Block::No)
+            .map_err(SendFail::into_try_send_error)
     }
 }
 
@@ -241,10 +229,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.chan.recv(Block::No).map_err(|fail| match fail {
-            RecvFail::Disconnected => TryRecvError::Disconnected,
-            RecvFail::Empty | RecvFail::Timeout => TryRecvError::Empty,
-        })
+        self.chan
+            .recv(Block::No)
+            .map_err(RecvFail::into_try_recv_error)
     }
 
     /// Waits for a value, at most for `timeout`.
@@ -267,10 +254,7 @@ impl<T> Receiver<T> {
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.chan
             .recv(Block::Until(deadline_after(timeout)))
-            .map_err(|fail| match fail {
-                RecvFail::Disconnected => RecvTimeoutError::Disconnected,
-                RecvFail::Empty | RecvFail::Timeout => RecvTimeoutError::Timeout,
-            })
+            .map_err(RecvFail::into_recv_timeout_error)
     }
 
     /// Returns an iterator that waits for messages until every sender is gone.
