@@ -2,9 +2,11 @@
 //!
 //! * `mutex_uncontended/{spindle,std}`: one lock + unlock, nobody else around.
 //! * `fiber_switch/yield_now`: one switch between two fibers, the yardstick for hand-offs.
-//! * `mutex_handoff/two_fibers`: one lock acquisition handed from one fiber to another on
-//!   the same thread (each fiber loops `lock; yield_now; unlock`, so every acquisition is a
-//!   hand-off from the other fiber), per acquisition.
+//! * `fiber_switch/park_unpark`, `fiber_switch/current_clone_drop`: the core operations
+//!   every hand-off is made of (a park/unpark turn, taking the waiter's `Fiber` handle).
+//! * `mutex_handoff/two_fibers`: one lock hand-off from one fiber to another on the same
+//!   thread, including the fiber switch (each `unlock` passes the lock to the other,
+//!   parked fiber; each `lock` parks until it comes back).
 //! * `channel_ping_pong/*`: one message one way (a round trip is two), between two fibers,
 //!   a fiber and a plain thread, and with `std::sync::mpsc` between two plain threads.
 
@@ -110,13 +112,16 @@ fn mutex_handoff(c: &mut Criterion) {
     c.bench_function("mutex_handoff/two_fibers", |b| {
         b.iter_custom(|iters| {
             let m = std::rc::Rc::new(spindle_sync::Mutex::new(0u64));
-            // 2 * iters acquisitions, each handed over from the other fiber.
+            // Each fiber takes the lock and yields once, so the other queues behind it;
+            // from then on every `lock` parks until the other fiber's `unlock` hands the
+            // lock over: 2 * iters hand-offs, one fiber switch each.
             two_fibers(iters, move |n| {
+                let mut guard = m.lock().unwrap();
+                fiber::yield_now();
                 for _ in 0..n {
-                    let mut g = m.lock().unwrap();
-                    *g += 1;
-                    fiber::yield_now();
-                    drop(g);
+                    *guard += 1;
+                    drop(guard);
+                    guard = m.lock().unwrap();
                 }
             }) / 2
         })
