@@ -9,6 +9,10 @@
 //! | 1 | 1 | locked, waiters queued. `unlock` takes the slow path and hands the lock to the head waiter |
 //! | 1 | 0 | never: a hand-off passes the lock on without ever clearing `LOCKED`                        |
 //!
+//! Both fast paths load the word before their `compare_exchange` (an L1 hit when
+//! uncontended), so a contended `lock` or `unlock` goes to its slow path without a
+//! failing read-modify-write.
+//!
 //! `QUEUED` is set and cleared only while holding the queue's spin lock, and is set iff
 //! the queue is non-empty whenever that lock is free. A would-be waiter sets it with a
 //! `compare_exchange` that also checks `LOCKED`, so it never queues behind an unlocked
@@ -54,11 +58,7 @@ impl RawMutex {
     /// Acquires the lock, parking the calling fiber (or thread) while it is held.
     #[inline]
     pub(crate) fn lock(&self) {
-        if self
-            .word
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !self.try_lock() {
             self.lock_contended();
         }
     }
@@ -66,18 +66,23 @@ impl RawMutex {
     /// Acquires the lock if it is free.
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
-        self.word
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        // Looking first spares the contended case a failing compare-exchange.
+        self.word.load(Ordering::Relaxed) == 0
+            && self
+                .word
+                .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Releases the lock, handing it to the longest waiter if there is one.
     #[inline]
     pub(crate) fn unlock(&self) {
-        if self
-            .word
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
+        // Looking first spares the contended case a failing compare-exchange.
+        if self.word.load(Ordering::Relaxed) != LOCKED
+            || self
+                .word
+                .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+                .is_err()
         {
             self.unlock_contended();
         }
