@@ -90,9 +90,12 @@ impl RawRwLock {
     /// Takes the write lock if the lock is free.
     #[inline]
     pub(crate) fn try_write(&self) -> bool {
-        self.word
-            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        // Looking first spares the contended case a failing compare-exchange.
+        self.word.load(Ordering::Relaxed) == 0
+            && self
+                .word
+                .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Takes the write lock, parking while anyone holds it.
@@ -118,10 +121,11 @@ impl RawRwLock {
     /// Releases the write lock.
     #[inline]
     pub(crate) fn write_unlock(&self) {
-        if self
-            .word
-            .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
+        if self.word.load(Ordering::Relaxed) != WRITER
+            || self
+                .word
+                .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
+                .is_err()
         {
             // QUEUED is set: the lock goes to the queue.
             let mut queue = self.queue.lock();
