@@ -20,7 +20,7 @@
 //! ```
 #![deny(unsafe_code)]
 
-pub use spindle_core::{Runtime, fiber, fiber_local, run, runtime};
+pub use spindle_core::{Runtime, Stats, fiber, fiber_local, run, runtime, stats};
 
 /// Fiber-aware locks and channels, mirroring `std::sync`.
 pub use spindle_sync as sync;

@@ -24,7 +24,9 @@ pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sys::{cvt, page_size};
@@ -73,15 +75,6 @@ impl Stack {
     pub(crate) fn usable(&self) -> usize {
         self.usable
     }
-
-    /// Gives the touched pages back to the kernel; the range stays reserved and guarded.
-    fn discard_pages(&self) {
-        // SAFETY: the usable range lies inside a private anonymous mapping that we own and
-        // that no live fiber runs on (the stack is free); MADV_DONTNEED only zeroes it.
-        let ret = unsafe { libc::madvise(self.bottom().cast(), self.usable, libc::MADV_DONTNEED) };
-        // Failure only means the memory stays resident; nothing to recover.
-        debug_assert_eq!(ret, 0);
-    }
 }
 
 /// Rounds a requested stack size up to whole pages, with the minimum applied.
@@ -127,6 +120,16 @@ fn map_slab(len: usize) -> io::Result<NonNull<u8>> {
     Ok(unsafe { NonNull::new_unchecked(ptr.cast()) })
 }
 
+/// Gives the touched pages of free stacks back to the kernel; their ranges stay reserved and
+/// guarded (guard markers survive `MADV_DONTNEED`).
+fn discard_pages(stacks: &[Stack]) {
+    // Failure only means the memory stays resident; nothing to recover.
+    let _ = advise_pages(
+        stacks.iter().map(|s| (s.bottom(), s.usable)),
+        libc::MADV_DONTNEED,
+    );
+}
+
 /// Unmaps a slab made by [`map_slab`].
 ///
 /// # Safety
@@ -138,15 +141,12 @@ unsafe fn unmap_slab(ptr: NonNull<u8>, len: usize) {
     debug_assert_eq!(ret, 0);
 }
 
-/// Makes the page at `base` a guard page.
-fn install_guard(base: NonNull<u8>) -> io::Result<()> {
+/// Makes the first page of each stack in `bases` a guard page.
+fn install_guards(bases: &[NonNull<u8>]) -> io::Result<()> {
     let page = page_size();
     if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) {
-        // SAFETY: `base` is a page-aligned page inside a private anonymous slab we own and no
-        // fiber uses yet; guard markers only make later accesses fault.
-        let ret = unsafe { libc::madvise(base.as_ptr().cast(), page, MADV_GUARD_INSTALL) };
-        match cvt(ret) {
-            Ok(_) => return Ok(()),
+        match advise_pages(bases.iter().map(|b| (b.as_ptr(), page)), MADV_GUARD_INSTALL) {
+            Ok(()) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 // Kernel older than 6.13: fall back to mprotect for good.
                 GUARD_BY_MPROTECT.store(true, Ordering::Relaxed);
@@ -154,18 +154,77 @@ fn install_guard(base: NonNull<u8>) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    // SAFETY: as above; PROT_NONE on a page of our own unused mapping.
-    let ret = unsafe { libc::mprotect(base.as_ptr().cast(), page, libc::PROT_NONE) };
-    cvt(ret).map(drop).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ENOMEM) {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "cannot install a fiber stack guard page: the process reached \
-                 `vm.max_map_count` (this kernel lacks MADV_GUARD_INSTALL, so every guard page \
-                 splits a mapping); raise it with `sysctl vm.max_map_count=<n>` or run fewer fibers",
-            )
-        } else {
-            e
+    for base in bases {
+        // SAFETY: `base` is the page-aligned first page of a stack inside a private anonymous
+        // slab we own, not yet used by any fiber; PROT_NONE only makes accesses fault.
+        let ret = unsafe { libc::mprotect(base.as_ptr().cast(), page, libc::PROT_NONE) };
+        cvt(ret).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOMEM) {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "cannot install a fiber stack guard page: the process reached \
+                     `vm.max_map_count` (this kernel lacks MADV_GUARD_INSTALL, so every guard \
+                     page splits a mapping); raise it with `sysctl vm.max_map_count=<n>` or run \
+                     fewer fibers",
+                )
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Applies `advice` to each `(address, length)` range of our own stack slabs.
+///
+/// Batches the ranges into one `process_madvise(2)` call on this process's pidfd when the
+/// kernel allows it (Linux 6.13 accepts any advice for the calling process), which costs one
+/// syscall instead of one per stack; falls back to one `madvise(2)` per range.
+fn advise_pages(
+    ranges: impl ExactSizeIterator<Item = (*mut u8, usize)> + Clone,
+    advice: libc::c_int,
+) -> io::Result<()> {
+    static BATCHING: AtomicBool = AtomicBool::new(true);
+    static SELF_PIDFD: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    if ranges.len() > 1 && BATCHING.load(Ordering::Relaxed) {
+        let pidfd = SELF_PIDFD.get_or_init(|| {
+            // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+            // SAFETY: a non-negative result is a fresh fd that we now own.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        });
+        if let Some(pidfd) = pidfd {
+            let iov: Vec<libc::iovec> = ranges
+                .clone()
+                .map(|(ptr, len)| libc::iovec {
+                    iov_base: ptr.cast(),
+                    iov_len: len,
+                })
+                .collect();
+            let total: usize = iov.iter().map(|v| v.iov_len).sum();
+            // SAFETY: `iov` is a valid array of `iov.len()` (at most IOV_MAX) ranges inside
+            // mappings this process owns; the advice only affects those pages.
+            let done = unsafe {
+                libc::syscall(
+                    libc::SYS_process_madvise,
+                    pidfd.as_raw_fd(),
+                    iov.as_ptr(),
+                    iov.len(),
+                    advice,
+                    0,
+                )
+            };
+            if done >= 0 && done as usize == total {
+                return Ok(());
+            }
+            // Unsupported here (or partial): advise range by range from now on. Advising a
+            // range twice is harmless for every advice we use.
+            BATCHING.store(false, Ordering::Relaxed);
         }
-    })
+    }
+    for (ptr, len) in ranges {
+        // SAFETY: as above, for one range.
+        cvt(unsafe { libc::madvise(ptr.cast(), len, advice) })?;
+    }
+    Ok(())
 }

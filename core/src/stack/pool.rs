@@ -3,13 +3,15 @@
 use std::io;
 use std::ptr::NonNull;
 
-use super::{Stack, install_guard, map_slab, unmap_slab};
+use super::{Stack, discard_pages, install_guards, map_slab, unmap_slab};
 use crate::sys::page_size;
 
 /// Address space a slab aims for; big enough that even a million stacks need few mappings.
 const SLAB_TARGET: usize = 64 * 1024 * 1024;
 /// Upper bound on stacks per slab, so small stacks do not reserve absurd slabs.
 const SLAB_MAX_STACKS: usize = 1024;
+/// Stacks prepared (guard installed) or discarded per batched syscall.
+const BATCH: usize = 64;
 
 /// Hands out stacks of any page-multiple size and takes them back.
 ///
@@ -30,6 +32,8 @@ struct SizeClass {
     usable: usize,
     /// Free stacks whose pages are still resident.
     hot: Vec<Stack>,
+    /// Free stacks beyond the hot limit, waiting to give their pages back in one batch.
+    discard: Vec<Stack>,
     /// Free stacks whose pages were given back.
     cold: Vec<Stack>,
     /// Next uncarved stack of the newest slab, and how many remain in it.
@@ -54,6 +58,7 @@ impl StackPool {
                 self.classes.push(SizeClass {
                     usable,
                     hot: Vec::new(),
+                    discard: Vec::new(),
                     cold: Vec::new(),
                     carve: None,
                 });
@@ -61,9 +66,13 @@ impl StackPool {
             }
         };
         let class = &mut self.classes[idx];
-        if let Some(stack) = class.hot.pop().or_else(|| class.cold.pop()) {
+        if let Some(stack) = class.hot.pop().or_else(|| class.discard.pop()) {
             return Ok(stack);
         }
+        if let Some(stack) = class.cold.pop() {
+            return Ok(stack);
+        }
+        // Carve a batch from the newest slab (or a new one), guards installed in one go.
         let stride = usable + page_size(); // cannot overflow: see round_stack_size
         let (next, left) = match class.carve {
             Some(carve) => carve,
@@ -75,14 +84,22 @@ impl StackPool {
                 (slab, count)
             }
         };
-        install_guard(next)?;
-        class.carve = if left > 1 {
-            // SAFETY: at least one more whole stride remains inside the slab.
-            Some((unsafe { next.add(stride) }, left - 1))
-        } else {
-            None
-        };
-        Ok(Stack { base: next, usable })
+        let take = left.min(BATCH);
+        // SAFETY: the first `take` strides from `next` lie inside the slab (`left` remain).
+        let bases: Vec<NonNull<u8>> = (0..take).map(|i| unsafe { next.add(i * stride) }).collect();
+        install_guards(&bases)?;
+        class.carve = (left > take).then(|| {
+            // SAFETY: `left - take` more whole strides remain inside the slab.
+            (unsafe { next.add(take * stride) }, left - take)
+        });
+        // Hand out the lowest; keep the rest for the next spawns (popped from the end).
+        class
+            .cold
+            .extend(bases[1..].iter().rev().map(|&base| Stack { base, usable }));
+        Ok(Stack {
+            base: bases[0],
+            usable,
+        })
     }
 
     /// Takes back a stack no fiber runs on any more.
@@ -94,8 +111,11 @@ impl StackPool {
         if class.hot.len() < self.hot_limit {
             class.hot.push(stack);
         } else {
-            stack.discard_pages();
-            class.cold.push(stack);
+            class.discard.push(stack);
+            if class.discard.len() == BATCH {
+                discard_pages(&class.discard);
+                class.cold.append(&mut class.discard);
+            }
         }
     }
 }
