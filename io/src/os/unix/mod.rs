@@ -1,0 +1,3 @@
+//! Unix-specific extensions, mirroring [`std::os::unix`].
+
+pub mod net;
