@@ -323,3 +323,52 @@ impl<T> fmt::Debug for Chan<T> {
             .finish_non_exhaustive()
     }
 }
+
+/// A waiting iterator over messages, created by `Receiver::iter`; it ends when the
+/// channel is empty and every sender is gone.
+pub struct Iter<'a, T> {
+    chan: &'a Chan<T>,
+}
+
+/// A non-waiting iterator over the messages pending now, created by `Receiver::try_iter`.
+pub struct TryIter<'a, T> {
+    chan: &'a Chan<T>,
+}
+
+impl<'a, T> Iter<'a, T> {
+    pub(crate) fn new(chan: &'a Chan<T>) -> Iter<'a, T> {
+        Iter { chan }
+    }
+}
+
+impl<'a, T> TryIter<'a, T> {
+    pub(crate) fn new(chan: &'a Chan<T>) -> TryIter<'a, T> {
+        TryIter { chan }
+    }
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.chan.recv(Block::Until(None)).ok()
+    }
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.chan.recv(Block::No).ok()
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter").finish_non_exhaustive()
+    }
+}

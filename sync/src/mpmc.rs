@@ -35,6 +35,7 @@
 //! ```
 
 use crate::chan::{Block, Chan, RecvFail, SendFail, deadline_after};
+pub use crate::chan::{Iter, TryIter};
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -268,12 +269,12 @@ impl<T> Receiver<T> {
 
     /// An iterator that waits for messages until every sender is gone.
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter { rx: self }
+        Iter::new(&self.chan)
     }
 
     /// An iterator over the messages pending now; it never waits.
     pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter { rx: self }
+        TryIter::new(&self.chan)
     }
 
     /// Messages buffered now.
@@ -301,36 +302,10 @@ impl<T> Receiver<T> {
     }
 }
 
-/// A waiting iterator over messages, created by [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-/// A non-waiting iterator over pending messages, created by [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
 /// An owning waiting iterator, created by `Receiver::into_iter`.
 #[derive(Debug)]
 pub struct IntoIter<T> {
     rx: Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
 }
 
 impl<T> Iterator for IntoIter<T> {

@@ -30,6 +30,7 @@
 //! ```
 
 use crate::chan::{Block, Chan, RecvFail, SendFail, deadline_after};
+pub use crate::chan::{Iter, TryIter};
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -272,7 +273,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2]);
     /// ```
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter { rx: self }
+        Iter::new(&self.chan)
     }
 
     /// Returns an iterator over the messages pending now; it never waits.
@@ -289,40 +290,14 @@ impl<T> Receiver<T> {
     /// # drop(tx);
     /// ```
     pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter { rx: self }
+        TryIter::new(&self.chan)
     }
-}
-
-/// A waiting iterator over messages on a [`Receiver`], created by [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-/// A non-waiting iterator over the pending messages, created by [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
 }
 
 /// An owning iterator over messages on a [`Receiver`], created by `into_iter`.
 #[derive(Debug)]
 pub struct IntoIter<T> {
     rx: Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
 }
 
 impl<T> Iterator for IntoIter<T> {
