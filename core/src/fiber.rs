@@ -69,6 +69,30 @@ impl fmt::Debug for FiberId {
     }
 }
 
+/// What a parked fiber waits for, as the deadlock report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Nothing,
+    Park,
+    Sleep,
+    Join(FiberId),
+    Io,
+    On(&'static str, usize),
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Wait::Nothing => f.write_str("nothing (runnable)"),
+            Wait::Park => f.write_str("fiber::park (an unpark by handle)"),
+            Wait::Sleep => f.write_str("a timer"),
+            Wait::Join(id) => write!(f, "join of fiber {}", id.as_u64()),
+            Wait::Io => f.write_str("a file descriptor"),
+            Wait::On(what, addr) => write!(f, "{what} at {addr:#x}"),
+        }
+    }
+}
+
 /// Where a fiber is in its life; see the table in the scheduler module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
@@ -106,6 +130,8 @@ pub(crate) struct LocalState {
     pub(crate) stack_size: Cell<usize>,
     /// The armed timer of a timed park.
     pub(crate) timer: Cell<Option<TimerKey>>,
+    /// What the fiber waits for while parked, for the deadlock report.
+    pub(crate) wait: Cell<Wait>,
     /// The next fiber in the run queue.
     pub(crate) next_runnable: Cell<*const FiberShared>,
     /// Index in the scheduler's table of fibers.
@@ -154,6 +180,7 @@ impl FiberShared {
                 guard: Cell::new((0, 0)),
                 stack_size: Cell::new(0),
                 timer: Cell::new(None),
+                wait: Cell::new(Wait::Nothing),
                 next_runnable: Cell::new(std::ptr::null()),
                 slot: Cell::new(usize::MAX),
                 locals: RefCell::new(Vec::new()),
@@ -213,28 +240,85 @@ impl LocalState {
 /// A handle to a fiber, or to a plain thread seen through [`current`].
 ///
 /// `Fiber` is `Clone + Send + Sync`: any thread may hold one and [`unpark`](Fiber::unpark) it.
-#[derive(Clone)]
 pub struct Fiber {
     inner: Inner,
 }
 
-#[derive(Clone)]
 enum Inner {
-    Fiber(FiberRef),
-    Thread { thread: thread::Thread, id: FiberId },
+    /// `exported`: a handle user code holds (counted in the scheduler's `exported_handles`),
+    /// as opposed to one inside spindle's own bookkeeping.
+    Fiber {
+        fiber: FiberRef,
+        exported: bool,
+    },
+    Thread {
+        thread: thread::Thread,
+        id: FiberId,
+    },
+}
+
+impl Clone for Fiber {
+    /// Clones are handles user code holds: while any exist, the scheduler does not report a
+    /// deadlock, since the clone may unpark the fiber from another thread.
+    fn clone(&self) -> Fiber {
+        match &self.inner {
+            Inner::Fiber { fiber, .. } => Fiber::exported(Arc::clone(fiber)),
+            Inner::Thread { thread, id } => Fiber {
+                inner: Inner::Thread {
+                    thread: thread.clone(),
+                    id: *id,
+                },
+            },
+        }
+    }
+}
+
+impl Drop for Fiber {
+    fn drop(&mut self) {
+        if let Inner::Fiber {
+            fiber,
+            exported: true,
+        } = &self.inner
+        {
+            fiber
+                .shared()
+                .sched
+                .exported_handles
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Fiber {
+    /// A handle for spindle's own bookkeeping (a join waiter, a lock's wait queue).
     pub(crate) fn from_ref(fiber: FiberRef) -> Fiber {
         Fiber {
-            inner: Inner::Fiber(fiber),
+            inner: Inner::Fiber {
+                fiber,
+                exported: false,
+            },
+        }
+    }
+
+    /// A handle given to user code.
+    fn exported(fiber: FiberRef) -> Fiber {
+        fiber
+            .shared()
+            .sched
+            .exported_handles
+            .fetch_add(1, Ordering::Relaxed);
+        Fiber {
+            inner: Inner::Fiber {
+                fiber,
+                exported: true,
+            },
         }
     }
 
     /// The shared state behind a fiber handle (null for a thread's handle).
     pub(crate) fn shared_ptr(&self) -> *const FiberShared {
         match &self.inner {
-            Inner::Fiber(f) => f.shared(),
+            Inner::Fiber { fiber: f, .. } => f.shared(),
             Inner::Thread { .. } => std::ptr::null(),
         }
     }
@@ -242,7 +326,7 @@ impl Fiber {
     /// The fiber's unique identifier.
     pub fn id(&self) -> FiberId {
         match &self.inner {
-            Inner::Fiber(f) => f.shared().id,
+            Inner::Fiber { fiber: f, .. } => f.shared().id,
             Inner::Thread { id, .. } => *id,
         }
     }
@@ -251,7 +335,7 @@ impl Fiber {
     /// runtime is named `"main"`; a plain thread's handle carries the thread's name.
     pub fn name(&self) -> Option<&str> {
         match &self.inner {
-            Inner::Fiber(f) => f.shared().name(),
+            Inner::Fiber { fiber: f, .. } => f.shared().name(),
             Inner::Thread { thread, .. } => thread.name(),
         }
     }
@@ -263,7 +347,7 @@ impl Fiber {
     /// it sleeps. Unparking a finished fiber does nothing.
     pub fn unpark(&self) {
         match &self.inner {
-            Inner::Fiber(f) => unpark_ref(f),
+            Inner::Fiber { fiber: f, .. } => unpark_ref(f),
             Inner::Thread { thread, .. } => thread.unpark(),
         }
     }
@@ -271,7 +355,7 @@ impl Fiber {
     /// Where the fiber was spawned, for diagnostics (`None` for a plain thread's handle).
     pub fn spawn_location(&self) -> Option<&'static Location<'static>> {
         match &self.inner {
-            Inner::Fiber(f) => Some(f.shared().spawned_at),
+            Inner::Fiber { fiber: f, .. } => Some(f.shared().spawned_at),
             Inner::Thread { .. } => None,
         }
     }
@@ -288,9 +372,25 @@ impl fmt::Debug for Fiber {
 
 /// A handle to the caller: the running fiber, or on a plain thread, the thread.
 pub fn current() -> Fiber {
+    current_handle()
+}
+
+/// [`current`] for a wait queue of a spindle primitive: the handle is part of the
+/// primitive's bookkeeping, so it does not stop the deadlock detector (see
+/// [`Builder::deadlock_timeout`](crate::runtime::Builder::deadlock_timeout)).
+#[doc(hidden)]
+pub fn current_waiter() -> Fiber {
     match Scheduler::current() {
         Some(sched) if sched.in_fiber() => Fiber::from_ref(sched.current_ref()),
+        _ => current_handle(),
+    }
+}
+
+fn current_handle() -> Fiber {
+    match Scheduler::current() {
+        Some(sched) if sched.in_fiber() => Fiber::exported(sched.current_ref()),
         _ => {
+            crate::scheduler::note_plain_thread();
             thread_local! {
                 static THREAD_FIBER_ID: Cell<Option<FiberId>> = const { Cell::new(None) };
             }
@@ -336,10 +436,30 @@ pub fn yield_now() {
 pub fn park() {
     match Scheduler::current() {
         Some(sched) if sched.in_fiber() => {
+            sched.note_wait(Wait::Park);
             sched.park(None);
             sched.check_cancelled();
         }
-        _ => thread::park(),
+        _ => {
+            crate::scheduler::note_plain_thread();
+            thread::park()
+        }
+    }
+}
+
+/// Names what the running fiber is about to park for, so a deadlock report can say it (for
+/// spindle's own locks and channels; call right before [`park`]). Does nothing on a plain
+/// thread.
+#[doc(hidden)]
+pub fn waiting_on(what: &'static str, object: *const ()) {
+    if let Some(sched) = Scheduler::current()
+        && sched.in_fiber()
+    {
+        sched
+            .current_fiber()
+            .local(sched)
+            .wait
+            .set(Wait::On(what, object as usize));
     }
 }
 
@@ -347,10 +467,14 @@ pub fn park() {
 pub fn park_timeout(dur: Duration) {
     match Scheduler::current() {
         Some(sched) if sched.in_fiber() => {
+            sched.note_wait(Wait::Park);
             sched.park(Instant::now().checked_add(dur));
             sched.check_cancelled();
         }
-        _ => thread::park_timeout(dur),
+        _ => {
+            crate::scheduler::note_plain_thread();
+            thread::park_timeout(dur)
+        }
     }
 }
 
@@ -372,6 +496,7 @@ pub fn sleep_until(deadline: Instant) {
             if Instant::now() >= deadline {
                 return;
             }
+            sched.note_wait(Wait::Sleep);
             sched.park(Some(deadline));
             sched.check_cancelled();
         },

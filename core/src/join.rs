@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 
-use crate::fiber::{Fiber, FiberShared, current, park};
+use crate::fiber::{Fiber, FiberShared, Wait, current_waiter, park};
 use crate::local;
 use crate::scheduler::{Cancelled, Scheduler};
 
@@ -161,14 +161,15 @@ impl<T> Packet<T> {
         unsafe { (*self.result.get()).take() }
     }
 
-    /// Blocks the caller (fiber or thread) until the result is there.
-    fn wait(&self) {
+    /// Blocks the caller (fiber or thread) until the result is there; `fiber` is the one
+    /// being joined, for the deadlock report.
+    fn wait(&self, fiber: &Fiber) {
         if self.is_done() {
             return;
         }
         // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads `waiter`
         // until our compare-exchange below publishes it.
-        unsafe { *self.waiter.get() = Some(current()) };
+        unsafe { *self.waiter.get() = Some(current_waiter()) };
         if self
             .state
             .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
@@ -177,6 +178,11 @@ impl<T> Packet<T> {
             return; // DONE meanwhile
         }
         while !self.is_done() {
+            if let Some(sched) = Scheduler::current()
+                && sched.in_fiber()
+            {
+                sched.note_wait(Wait::Join(fiber.id()));
+            }
             park();
         }
     }
@@ -230,7 +236,7 @@ impl<T> JoinHandle<T> {
                 "a fiber tried to join itself, which would wait forever"
             );
         }
-        self.packet().wait();
+        self.packet().wait(&self.fiber);
         self.packet().take().expect("joined fiber has no result")
     }
 

@@ -23,10 +23,12 @@ mod stack;
 mod stats;
 mod sys;
 mod timer;
+mod watchdog;
 
 pub use blocking::unblock;
 pub use runtime::{Runtime, run};
 pub use stats::{Stats, stats};
+pub use watchdog::{StallPhase, StallReport};
 
 /// Re-exported in [`fiber`] as `fiber::LocalKey`.
 pub use local::LocalKey;

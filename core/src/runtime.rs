@@ -1,7 +1,12 @@
 //! Starting a scheduler on the current thread: [`run`], [`Runtime`] and its [`Builder`].
 
+use std::fmt;
 use std::io;
 use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::watchdog::{StallHook, StallReport};
 
 use crate::scheduler;
 use crate::stack::round_stack_size;
@@ -11,13 +16,38 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Default usable stack of a runtime's root fiber, like a main thread's.
 pub const DEFAULT_ROOT_STACK_SIZE: usize = 8 * 1024 * 1024;
 
+/// Default stall threshold: a fiber holding its thread longer than this is reported.
+pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(10);
+/// Default time an idle runtime with nothing that could wake it waits before it reports a
+/// deadlock.
+pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Settings of a runtime.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) stack_size: usize,
     pub(crate) root_stack_size: usize,
     pub(crate) hot_stacks: usize,
     pub(crate) poll_interval: u32,
+    pub(crate) stall_threshold: Option<Duration>,
+    pub(crate) stall_hook: Option<StallHook>,
+    pub(crate) deadlock_timeout: Option<Duration>,
+    pub(crate) blocking: Option<(usize, Duration)>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("stack_size", &self.stack_size)
+            .field("root_stack_size", &self.root_stack_size)
+            .field("hot_stacks", &self.hot_stacks)
+            .field("poll_interval", &self.poll_interval)
+            .field("stall_threshold", &self.stall_threshold)
+            .field("custom_stall_hook", &self.stall_hook.is_some())
+            .field("deadlock_timeout", &self.deadlock_timeout)
+            .field("blocking", &self.blocking)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -27,6 +57,10 @@ impl Default for Config {
             root_stack_size: DEFAULT_ROOT_STACK_SIZE,
             hot_stacks: 256,
             poll_interval: 128,
+            stall_threshold: Some(DEFAULT_STALL_THRESHOLD),
+            stall_hook: None,
+            deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
+            blocking: None,
         }
     }
 }
@@ -39,9 +73,17 @@ impl Default for Config {
 /// assert_eq!(rt.run(|| 1 + 1), 2);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Builder {
     config: Config,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl Builder {
@@ -78,18 +120,85 @@ impl Builder {
         self
     }
 
+    /// Reports a fiber that holds its thread (does not park or yield) for longer than
+    /// `threshold`, while it goes on and again when it ends; `None` turns the stall detector
+    /// off. Default: 10 ms.
+    ///
+    /// A watchdog thread samples each runtime's switch counter a few times per threshold, so
+    /// a stall is reported between `threshold` and about 1.25 × `threshold` after it began.
+    /// Reports go to the hook set with [`on_stall`](Builder::on_stall) (default: stderr, at
+    /// most 20 a second) and are counted in [`Stats::stalls`](crate::Stats::stalls).
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Builder {
+        self.config.stall_threshold = threshold;
+        self
+    }
+
+    /// Sends stall reports to `hook` instead of stderr. The hook runs on the watchdog thread.
+    pub fn on_stall<F>(mut self, hook: F) -> Builder
+    where
+        F: Fn(&StallReport) + Send + Sync + 'static,
+    {
+        self.config.stall_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// How long the runtime must have been idle with nothing that could ever wake a fiber
+    /// before `run` panics with a deadlock report; `None` turns detection off. Default: 1 s.
+    ///
+    /// # What is detected
+    ///
+    /// The root fiber has not returned, no fiber is runnable, no timer is armed (no
+    /// `sleep`, `park_timeout` or I/O timeout), no fiber waits on a file descriptor, no
+    /// [`unblock`](crate::unblock) job is in flight, no other runtime is running in the
+    /// process, no plain thread has waited on a spindle object (`fiber::park`, a spindle lock
+    /// or channel, a join) and is still alive, and no `Fiber` handle obtained by user code
+    /// (`fiber::current()`, or a clone) is alive — and this lasts for the whole timeout. Then
+    /// every parked fiber is listed with its name, id, spawn location and what it waits on (a
+    /// lock, a channel, a join, a park), all fibers are unwound, and `run` panics with the
+    /// report.
+    ///
+    /// # What is not
+    ///
+    /// Whenever another thread could still wake a fiber, nothing is reported. The one case
+    /// spindle cannot see is a plain thread that holds a spindle object (a locked `Mutex`, a
+    /// `Sender`) without ever having waited on a spindle object: if it stays silent for the
+    /// whole timeout, the report is a false alarm. Raise the timeout or turn it off for such
+    /// programs.
+    pub fn deadlock_timeout(mut self, timeout: Option<Duration>) -> Builder {
+        self.config.deadlock_timeout = timeout;
+        self
+    }
+
+    /// Sets the process-wide [`unblock`](crate::unblock) pool: at most `threads` OS threads
+    /// (default 64), and how long an idle one waits for work before it exits (default 10 s).
+    /// Takes effect when the runtime is built, for every runtime of the process.
+    pub fn blocking_pool(mut self, threads: usize, keep_alive: Duration) -> Builder {
+        self.config.blocking = Some((threads, keep_alive));
+        self
+    }
+
     /// Checks the settings and makes the runtime.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when a setting is out of range (a zero `poll_interval`).
+    /// `InvalidInput` when a setting is out of range: a zero `poll_interval`, a zero stall
+    /// threshold, or a blocking pool of zero threads.
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
+        let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
         if config.poll_interval == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "spindle::runtime::Builder::poll_interval must be at least 1",
-            ));
+            return invalid("spindle::runtime::Builder::poll_interval must be at least 1");
+        }
+        if config.stall_threshold == Some(Duration::ZERO) {
+            return invalid(
+                "spindle::runtime::Builder::stall_threshold must be above zero (None turns it off)",
+            );
+        }
+        if let Some((threads, keep_alive)) = config.blocking {
+            if threads == 0 {
+                return invalid("spindle::runtime::Builder::blocking_pool needs at least 1 thread");
+            }
+            crate::blocking::set_blocking_pool_limits(threads, keep_alive);
         }
         config.stack_size = round_stack_size(config.stack_size);
         config.root_stack_size = round_stack_size(config.root_stack_size);
@@ -101,9 +210,17 @@ impl Builder {
 ///
 /// A runtime holds only settings; each [`run`](Runtime::run) starts a fresh scheduler on the
 /// calling thread. Several threads may each run their own runtime at the same time.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Runtime {
     config: Config,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl Runtime {

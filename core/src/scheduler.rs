@@ -34,11 +34,12 @@ use std::io;
 use std::os::fd::RawFd;
 use std::panic::{self, Location};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::arch;
+use crate::blocking;
 use crate::fiber::{FiberShared, State};
 use crate::join::FiberRef;
 use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
@@ -47,6 +48,7 @@ use crate::slab::Slab;
 use crate::stack::{AltStack, Stack, StackPool, install_overflow_handler, round_stack_size};
 use crate::stats::Counters;
 use crate::timer::Timers;
+use crate::watchdog::{self, StallMonitor};
 
 thread_local! {
     /// The scheduler running on this thread, if any.
@@ -57,6 +59,31 @@ static NEXT_SCHEDULER_ID: AtomicU32 = AtomicU32::new(1);
 
 /// A closure bigger than this is boxed instead of being written onto the fiber's stack.
 const MAX_INLINE_CLOSURE: usize = 1024;
+
+/// Runtimes running now, plus plain threads that have parked through spindle (see
+/// [`note_plain_thread`]): the parties that could wake a fiber from outside its scheduler.
+static PARTICIPANTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts the calling plain thread as one that may wake fibers (it waits on spindle objects),
+/// until it exits.
+pub(crate) fn note_plain_thread() {
+    struct Participant;
+    impl Drop for Participant {
+        fn drop(&mut self) {
+            PARTICIPANTS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    thread_local! {
+        static PARTICIPANT: std::cell::OnceCell<Participant> = const { std::cell::OnceCell::new() };
+    }
+    // Ignore threads being torn down: they wake nobody any more.
+    let _ = PARTICIPANT.try_with(|p| {
+        p.get_or_init(|| {
+            PARTICIPANTS.fetch_add(1, Ordering::Relaxed);
+            Participant
+        });
+    });
+}
 
 /// Panic payload that unwinds fibers still alive when their runtime's root returns.
 #[derive(Debug)]
@@ -73,9 +100,27 @@ pub(crate) struct SchedShared {
     /// Set while the scheduler blocks in the poller.
     sleeping: AtomicBool,
     notifier: Notifier,
+    /// What the stall detector reads.
+    monitor: StallMonitor,
+    /// Live `Fiber` handles to this scheduler's fibers that user code holds (see
+    /// `Fiber::clone`): while there are any, another thread might unpark a fiber, so an idle
+    /// scheduler is not called deadlocked.
+    pub(crate) exported_handles: AtomicUsize,
 }
 
 impl SchedShared {
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub(crate) fn monitor(&self) -> &StallMonitor {
+        &self.monitor
+    }
+
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::Relaxed)
+    }
+
     /// Queues `fiber` to be unparked by its scheduler, waking the scheduler if it sleeps.
     pub(crate) fn unpark_remote(&self, fiber: FiberRef) {
         let mut queue = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
@@ -170,6 +215,8 @@ pub(crate) struct Scheduler {
     root: Cell<*const FiberShared>,
     root_done: Cell<bool>,
     shutting_down: Cell<bool>,
+    /// The deadlock report, once one has been detected; `run` panics with it.
+    deadlock: RefCell<Option<String>>,
     /// Direct switches left before the next detour through the main context.
     until_poll: Cell<u32>,
     /// Copy of `shared.id`, read on every state access.
@@ -252,6 +299,8 @@ impl Scheduler {
             has_remote: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             notifier,
+            monitor: StallMonitor::default(),
+            exported_handles: AtomicUsize::new(0),
         });
         Scheduler {
             id: shared.id,
@@ -269,6 +318,7 @@ impl Scheduler {
             root: Cell::new(ptr::null()),
             root_done: Cell::new(false),
             shutting_down: Cell::new(false),
+            deadlock: RefCell::new(None),
             counters: Counters::default(),
         }
     }
@@ -318,6 +368,16 @@ impl Scheduler {
         }
     }
 
+    /// Records what the running fiber is about to wait for (kept if a more precise reason was
+    /// already given with `fiber::waiting_on`).
+    #[inline]
+    pub(crate) fn note_wait(&self, wait: crate::fiber::Wait) {
+        let cell = &self.current_fiber().local(self).wait;
+        if cell.get() == crate::fiber::Wait::Nothing {
+            cell.set(wait);
+        }
+    }
+
     /// Parks the running fiber until it is unparked or `deadline` passes. Returns whether the
     /// deadline passed. Does not unwind for cancellation: callers clean up, then call
     /// [`check_cancelled`](Self::check_cancelled).
@@ -325,6 +385,7 @@ impl Scheduler {
         let me = self.current_fiber();
         let local = me.local(self);
         if local.notified.replace(false) {
+            local.wait.set(crate::fiber::Wait::Nothing);
             return false;
         }
         if local.cancelled.get() {
@@ -340,6 +401,7 @@ impl Scheduler {
         local.state.set(State::Parked);
         self.counters.parks.set(self.counters.parks.get() + 1);
         self.switch_out(me);
+        local.wait.set(crate::fiber::Wait::Nothing);
         match local.timer.take() {
             Some(key) => {
                 self.timers.borrow_mut().cancel(key);
@@ -364,12 +426,14 @@ impl Scheduler {
     fn switch_out(&self, me: &FiberShared) {
         let local = me.local(self);
         match self.next_to_run() {
-            Some(next) if ptr::eq(next, me) => local.state.set(State::Running),
+            Some(next) if ptr::eq(next, me) => {
+                local.state.set(State::Running);
+                self.publish_current(me);
+            }
             Some(next) => {
-                self.counters.switches.set(self.counters.switches.get() + 1);
                 let next_local = next.local(self);
                 next_local.state.set(State::Running);
-                self.current.set(next);
+                self.publish_current(next);
                 // SAFETY: `local.sp` is where this suspended context will be found; `next` is a
                 // runnable fiber whose saved (or initial) stack pointer has not been resumed
                 // since it was saved; its stack stays mapped while it is alive (held by
@@ -377,7 +441,7 @@ impl Scheduler {
                 unsafe { arch::switch(local.sp.as_ptr(), next_local.sp.get()) };
             }
             None => {
-                self.current.set(ptr::null());
+                self.publish_current(ptr::null());
                 // SAFETY: the main context saved `main_sp` when it resumed a fiber, and runs
                 // nothing else until a fiber switches back to it.
                 unsafe { arch::switch(local.sp.as_ptr(), self.main_sp.get()) };
@@ -401,6 +465,20 @@ impl Scheduler {
         }
     }
 
+    /// Records a switch to `fiber` (null: the main context), for `current_fiber` and for the
+    /// stall detector.
+    #[inline]
+    fn publish_current(&self, fiber: *const FiberShared) {
+        let switches = self.counters.switches.get() + 1;
+        self.counters.switches.set(switches);
+        self.current.set(fiber);
+        self.shared.monitor.epoch.store(switches, Ordering::Relaxed);
+        self.shared
+            .monitor
+            .current
+            .store(fiber.cast_mut(), Ordering::Relaxed);
+    }
+
     /// Ends the running fiber: marks it finished and leaves its stack for good.
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
@@ -416,13 +494,12 @@ impl Scheduler {
         };
         let target = match next {
             Some(next) => {
-                self.counters.switches.set(self.counters.switches.get() + 1);
                 next.local(self).state.set(State::Running);
-                self.current.set(next);
+                self.publish_current(next);
                 next.local(self).sp.get()
             }
             None => {
-                self.current.set(ptr::null());
+                self.publish_current(ptr::null());
                 self.main_sp.get()
             }
         };
@@ -438,8 +515,7 @@ impl Scheduler {
     fn resume(&self, fiber: &FiberShared) {
         let local = fiber.local(self);
         local.state.set(State::Running);
-        self.current.set(fiber);
-        self.counters.switches.set(self.counters.switches.get() + 1);
+        self.publish_current(fiber);
         // SAFETY: the fiber is runnable, so its saved stack pointer is valid and unresumed;
         // we save the main context in `main_sp`, which only fibers of this scheduler load.
         unsafe { arch::switch(self.main_sp.as_ptr(), local.sp.get()) };
@@ -468,6 +544,7 @@ impl Scheduler {
         if ptr::eq(ptr, self.root.get()) {
             self.root_done.set(true);
         }
+        self.shared.monitor.before_free(ptr);
         let removed = self.fibers.borrow_mut().remove(slot);
         drop(removed);
     }
@@ -514,7 +591,7 @@ impl Scheduler {
     }
 
     /// Polls the reactor: without blocking when fibers are runnable, otherwise until the next
-    /// timer, a remote wake-up or I/O.
+    /// timer, a remote wake-up or I/O. Detects a deadlock when nothing can ever wake a fiber.
     fn poll_reactor(&self) {
         let busy = self.run_queue.len() > 0;
         let mut timeout = if busy {
@@ -528,6 +605,13 @@ impl Scheduler {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };
+        // Nothing here can wake a fiber: wake up now and then to look for a deadlock, which
+        // needs the rest of the process to be unable to wake one too, before and after.
+        let stuck = timeout.is_none() && self.locally_stuck();
+        if stuck {
+            timeout = self.config.deadlock_timeout;
+        }
+        let watch_deadlock = stuck && self.nobody_else_can_wake();
         if !busy {
             self.shared.sleeping.store(true, Ordering::SeqCst);
             if self.shared.has_remote.load(Ordering::SeqCst) {
@@ -541,18 +625,68 @@ impl Scheduler {
             .poll(timeout, |fiber| woken.push(fiber));
         self.shared.sleeping.store(false, Ordering::Relaxed);
         self.counters.polls.set(self.counters.polls.get() + 1);
-        match result {
-            Ok(events) => {
-                self.counters
-                    .events
-                    .set(self.counters.events.get() + events as u64);
-            }
+        let events = match result {
+            Ok(events) => events,
             Err(e) => panic!("spindle: polling the reactor failed: {e}"),
-        }
+        };
+        self.counters
+            .events
+            .set(self.counters.events.get() + events as u64);
         for fiber in woken {
             // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
             self.unpark_local(unsafe { &*fiber });
         }
+        if watch_deadlock
+            && events == 0
+            && !self.shared.has_remote.load(Ordering::SeqCst)
+            && self.locally_stuck()
+            && self.nobody_else_can_wake()
+        {
+            self.report_deadlock();
+        }
+    }
+
+    /// Whether nothing in this scheduler can make a fiber runnable: none is, no timer is
+    /// armed, no fiber waits on an fd, no `unblock` job is in flight anywhere.
+    fn locally_stuck(&self) -> bool {
+        self.config.deadlock_timeout.is_some()
+            && !self.root_done.get()
+            && !self.shutting_down.get()
+            && self.run_queue.len() == 0
+            && self.timers.borrow().len() == 0
+            && self.reactor.borrow().waiting() == 0
+            && blocking::jobs_in_flight() == 0
+    }
+
+    /// Whether no one outside this scheduler could wake a fiber: no other runtime runs, no
+    /// plain thread that has waited on spindle objects is alive, and user code holds no
+    /// `Fiber` handle to a fiber of this scheduler.
+    fn nobody_else_can_wake(&self) -> bool {
+        PARTICIPANTS.load(Ordering::Relaxed) == 1
+            && self.shared.exported_handles.load(Ordering::Relaxed) == 0
+    }
+
+    /// Writes the deadlock report and unwinds every fiber; `run` then panics with the report.
+    fn report_deadlock(&self) {
+        use std::fmt::Write;
+        let mut report = String::from(
+            "spindle: deadlock: every fiber of this runtime is parked and nothing can wake one \
+             (no runnable fiber, timer, I/O wait, unblock job, other thread or Fiber handle \
+             held by user code). Parked fibers:",
+        );
+        for (_, fiber) in self.fibers.borrow().iter() {
+            let f = fiber.shared();
+            let _ = write!(
+                report,
+                "\n  fiber '{}' ({}) spawned at {}: waits on {}",
+                f.name().unwrap_or("<unnamed>"),
+                f.id.as_u64(),
+                f.spawned_at,
+                f.local(self).wait.get()
+            );
+        }
+        *self.deadlock.borrow_mut() = Some(report);
+        self.begin_shutdown();
     }
 
     /// Marks every fiber cancelled and makes the parked ones runnable, so that each unwinds.
@@ -613,6 +747,7 @@ impl Scheduler {
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         let me: *const FiberShared = self.current_fiber();
+        self.note_wait(crate::fiber::Wait::Io);
         self.reactor.borrow_mut().add_waiter(token, interest, me);
         let timed_out = self.park(deadline);
         self.reactor.borrow_mut().remove_waiter(token, me);
@@ -719,15 +854,30 @@ where
         panic!("spindle::run: cannot create the reactor's epoll instance: {e}")
     });
     let root_stack = config.root_stack_size;
+    let stall = config
+        .stall_threshold
+        .map(|t| (t, config.stall_hook.clone()));
     let sched = Box::new(Scheduler::new(config, poller, notifier));
     let _current = CurrentGuard::enter(&sched);
+    let _watch = stall.map(|(threshold, hook)| {
+        watchdog::watch(
+            Arc::clone(&sched.shared),
+            threshold,
+            hook.unwrap_or_else(watchdog::default_hook),
+        )
+    });
 
     let root = crate::join::spawn_on(&sched, f, Some("main".to_owned()), Some(root_stack), caller)
         .unwrap_or_else(|e| panic!("spindle::run: cannot allocate the root fiber's stack: {e}"));
     sched.root.set(root.fiber_shared());
     sched.run_loop();
+    drop(_watch);
     drop(_current);
+    let deadlock = sched.deadlock.borrow_mut().take();
     drop(sched);
+    if let Some(report) = deadlock {
+        panic!("{report}");
+    }
     match root.join() {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
@@ -740,12 +890,14 @@ struct CurrentGuard;
 impl CurrentGuard {
     fn enter(sched: &Scheduler) -> CurrentGuard {
         CURRENT.with(|c| c.set(sched));
+        PARTICIPANTS.fetch_add(1, Ordering::Relaxed);
         CurrentGuard
     }
 }
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
+        PARTICIPANTS.fetch_sub(1, Ordering::Relaxed);
         CURRENT.with(|c| c.set(ptr::null()));
     }
 }

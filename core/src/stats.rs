@@ -39,6 +39,10 @@ pub struct Stats {
     pub timers_fired: u64,
     /// Fibers waiting on file descriptors now.
     pub io_waiters: usize,
+    /// Stalls the stall detector reported (a fiber holding the thread past the threshold).
+    pub stalls: u64,
+    /// `unblock` jobs in flight now, in the whole process.
+    pub unblock_jobs: usize,
 }
 
 /// Statistics of the runtime running on the current thread, or `None` outside a runtime.
@@ -57,5 +61,11 @@ pub fn stats() -> Option<Stats> {
         timers_armed,
         timers_fired: c.timers_fired.get(),
         io_waiters,
+        stalls: sched
+            .shared()
+            .monitor()
+            .stalls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        unblock_jobs: crate::blocking::jobs_in_flight(),
     })
 }

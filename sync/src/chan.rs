@@ -169,7 +169,12 @@ impl<T> Chan<T> {
             Block::No => return Err(SendFail::Full(value)),
             Block::Until(deadline) => deadline,
         };
-        let waiter = pin!(Waiter::new(&self.state, send_list, Some(value)));
+        let waiter = pin!(Waiter::new(
+            "channel send",
+            &self.state,
+            send_list,
+            Some(value)
+        ));
         waiter.as_ref().enqueue(&mut state);
         drop(state);
         // Unwound while parked: `Waiter`'s drop unlinks us; the message, if still ours,
@@ -217,7 +222,7 @@ impl<T> Chan<T> {
                 Block::No => return Err(RecvFail::Empty),
                 Block::Until(deadline) => deadline,
             };
-            let waiter = pin!(Waiter::new(&self.state, recv_list, None));
+            let waiter = pin!(Waiter::new("channel receive", &self.state, recv_list, None));
             waiter.as_ref().enqueue(&mut state);
             drop(state);
             let on_unwind = OnUnwind(|| self.abandon_recv(waiter.as_ref()));

@@ -285,7 +285,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
     ) -> (&'a Mutex<T>, bool) {
-        let waiter = pin!(CondWaiter::new(&self.queue, list, ()));
+        let waiter = pin!(CondWaiter::new("Condvar", &self.queue, list, ()));
         waiter.as_ref().enqueue(&mut self.queue.lock());
         let mutex = guard.unlock_for_wait();
         let on_unwind = OnUnwind(|| self.abandon(waiter.as_ref()));

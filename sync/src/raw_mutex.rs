@@ -90,7 +90,7 @@ impl RawMutex {
 
     #[cold]
     fn lock_contended(&self) {
-        let waiter = pin!(Waiter::new(&self.queue, list, ()));
+        let waiter = pin!(Waiter::new("Mutex", &self.queue, list, ()));
         {
             let mut queue = self.queue.lock();
             let mut word = self.word.load(Ordering::Relaxed);

@@ -194,7 +194,7 @@ impl RawRwLock {
 
     #[cold]
     fn lock_contended(&self, writer: bool) {
-        let waiter = pin!(Waiter::new(&self.queue, list, writer));
+        let waiter = pin!(Waiter::new("RwLock", &self.queue, list, writer));
         {
             let mut queue = self.queue.lock();
             let mut word = self.word.load(Ordering::Relaxed);

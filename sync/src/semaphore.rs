@@ -220,7 +220,7 @@ impl Semaphore {
 
     #[cold]
     fn acquire_contended(&self, deadline: Option<Instant>) -> bool {
-        let waiter = pin!(Waiter::new(&self.queue, list, ()));
+        let waiter = pin!(Waiter::new("Semaphore", &self.queue, list, ()));
         {
             let mut queue = self.queue.lock();
             let mut word = self.word.load(Ordering::Relaxed);

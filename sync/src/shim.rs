@@ -7,7 +7,9 @@
 //! `loom` or `spindle_core` directly.
 
 #[cfg(not(loom))]
-pub(crate) use spindle_core::fiber::{Fiber, current, park, park_timeout};
+pub(crate) use spindle_core::fiber::{
+    Fiber, current_waiter as current, park, park_timeout, waiting_on,
+};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 
@@ -15,6 +17,10 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, 
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use loom::thread::{Thread as Fiber, current, park};
+
+/// loom has no deadlock report to feed.
+#[cfg(loom)]
+pub(crate) fn waiting_on(_what: &'static str, _object: *const ()) {}
 
 /// loom has no clock; its model tests never use timeouts, so a timed park is a park.
 #[cfg(loom)]

@@ -27,7 +27,7 @@
 //! Wake-ups are spurious-tolerant: [`Waiter::park`] loops until `notified` is set or the
 //! deadline passes, because a fiber's park token may hold a stale unpark from earlier.
 
-use crate::shim::{AtomicBool, Fiber, Ordering, current, park, park_timeout};
+use crate::shim::{AtomicBool, Fiber, Ordering, current, park, park_timeout, waiting_on};
 use crate::spin::{SpinGuard, SpinLock};
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
@@ -221,6 +221,8 @@ const DETACHED: u8 = 2;
 
 /// A waiter pinned on the waiting fiber's stack; see the module docs for its protocol.
 pub(crate) struct Waiter<'a, S, P> {
+    /// What the waiter waits on, for spindle's deadlock report ("Mutex", "Condvar", ...).
+    kind: &'static str,
     lock: &'a SpinLock<S>,
     list: fn(&mut S) -> &mut List<P>,
     node: Node<P>,
@@ -231,8 +233,14 @@ pub(crate) struct Waiter<'a, S, P> {
 
 impl<'a, S, P> Waiter<'a, S, P> {
     /// A waiter for the list that `list` picks out of the state behind `lock`.
-    pub(crate) fn new(lock: &'a SpinLock<S>, list: fn(&mut S) -> &mut List<P>, payload: P) -> Self {
+    pub(crate) fn new(
+        kind: &'static str,
+        lock: &'a SpinLock<S>,
+        list: fn(&mut S) -> &mut List<P>,
+        payload: P,
+    ) -> Self {
         Waiter {
+            kind,
             lock,
             list,
             node: Node {
@@ -274,6 +282,7 @@ impl<'a, S, P> Waiter<'a, S, P> {
                 self.stage.set(DETACHED);
                 return true;
             }
+            waiting_on(self.kind, ptr::from_ref(self.lock).cast());
             match deadline {
                 None => park(),
                 Some(deadline) => {
