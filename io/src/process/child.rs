@@ -29,7 +29,7 @@ pub struct Child {
     /// The child's stderr, if it was piped.
     pub stderr: Option<ChildStderr>,
     pid: u32,
-    /// Readable once the child has exited; `None` on kernels without `pidfd_open`.
+    /// Readable once the child has exited; `None` if `pidfd_open` failed.
     pidfd: Option<Fd<OwnedFd>>,
     /// Set once the child is reaped; after that `pid` may belong to another process.
     status: Option<ExitStatus>,
@@ -40,11 +40,9 @@ impl Child {
     /// is opened for [`wait`](Child::wait).
     pub(crate) fn from_std(mut child: std::process::Child) -> io::Result<Child> {
         let pid = child.id();
-        let pidfd = match sys::pidfd_open(pid) {
-            Ok(fd) => Some(Fd::new(fd)?),
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => None,
-            Err(e) => return Err(e),
-        };
+        // Without a pidfd (a kernel before 5.3, or out of descriptors) `wait` falls back to a
+        // blocking `waitpid` on the pool; failing here would leak a running child.
+        let pidfd = sys::pidfd_open(pid).and_then(Fd::new).ok();
         Ok(Child {
             stdin: child.stdin.take().map(ChildStdin::new).transpose()?,
             stdout: child.stdout.take().map(ChildStdout::new).transpose()?,
