@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Measures spindle's echo_server against the peers in this directory with spindle's
-# echo_client: server pinned to core 0, client to core 1, 64-byte messages, at 1, 50 and 1000
-# connections, RUNS runs of SECS seconds each; prints the median req/s and its latencies.
+# echo_client: every server pinned to core 0, the client to core 1, 64-byte messages, at 1,
+# 50 and 1000 connections, RUNS rounds of SECS seconds each. The servers are measured in
+# turn within each round (interleaved, so a burst of load elsewhere on the machine does not
+# land on one server only); prints each one's median round by req/s.
 #
 #   benches/echo_peers/run.sh            # from the repository root
-#   SECS=5 RUNS=3 SERVERS="spindle mio" benches/echo_peers/run.sh
+#   SECS=5 RUNS=3 SERVERS="spindle mio" CONNS="50" benches/echo_peers/run.sh
+#   SKIP_BUILD=1 MAIN_TARGET=/path PEERS_TARGET=/path benches/echo_peers/run.sh   # prebuilt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${SECS:-3}
@@ -14,11 +17,18 @@ SERVERS=${SERVERS:-"spindle mio tokio threads"}
 MAIN_TARGET=${MAIN_TARGET:-target}
 PEERS_TARGET=${PEERS_TARGET:-benches/echo_peers/target}
 
-cargo build --release --example echo_server --example echo_client --target-dir "$MAIN_TARGET" >&2
-cargo build --release --manifest-path benches/echo_peers/Cargo.toml --target-dir "$PEERS_TARGET" >&2
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release --example echo_server --example echo_client --target-dir "$MAIN_TARGET" >&2
+  cargo build --release --manifest-path benches/echo_peers/Cargo.toml --target-dir "$PEERS_TARGET" >&2
+fi
 CLIENT="$MAIN_TARGET/release/examples/echo_client"
+OUT=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$OUT"; }
+trap cleanup EXIT
 
-port=7300
+declare -A port
+next=7300
 for server in $SERVERS; do
   case $server in
     spindle) bin="$MAIN_TARGET/release/examples/echo_server" ;;
@@ -27,19 +37,26 @@ for server in $SERVERS; do
     threads) bin="$PEERS_TARGET/release/threads_echo" ;;
     *) echo "unknown server $server" >&2; exit 2 ;;
   esac
+  next=$((next + 1))
+  port[$server]=$next
+  taskset -c 0 "$bin" "127.0.0.1:$next" >/dev/null 2>&1 &
+  pids+=($!)
+done
+sleep 0.5
+
+for _ in $(seq "$RUNS"); do
   for conns in $CONNS; do
-    port=$((port + 1))
-    taskset -c 0 "$bin" "127.0.0.1:$port" >/dev/null 2>&1 &
-    pid=$!
-    sleep 0.3
-    results=()
-    for _ in $(seq "$RUNS"); do
-      results+=("$(taskset -c 1 "$CLIENT" --addr "127.0.0.1:$port" --conns "$conns" --len 64 \
-        --secs "$SECS" --warmup 0.5)")
+    for server in $SERVERS; do
+      taskset -c 1 "$CLIENT" --addr "127.0.0.1:${port[$server]}" --conns "$conns" --len 64 \
+        --secs "$SECS" --warmup 0.5 >>"$OUT/$server-$conns"
     done
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    # Median by req/s (the 4th space-separated field).
-    median=$(printf '%s\n' "${results[@]}" | sort -t' ' -k4,4n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  done
+done
+
+for conns in $CONNS; do
+  for server in $SERVERS; do
+    # The median round by req/s (the 4th space-separated field).
+    median=$(sort -t' ' -k4,4n "$OUT/$server-$conns" | sed -n "$(( (RUNS + 1) / 2 ))p")
     printf '%-8s %s\n' "$server" "$median"
   done
 done
