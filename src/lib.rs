@@ -20,7 +20,11 @@
 //! ```
 #![deny(unsafe_code)]
 
-pub use spindle_core::{Runtime, Stats, fiber, fiber_local, run, runtime, stats};
+pub use spindle_core::{
+    Runtime, StallPhase, StallReport, Stats, fiber, fiber_local, run, runtime, stats, unblock,
+};
 
 /// Fiber-aware locks and channels, mirroring `std::sync`.
 pub use spindle_sync as sync;
+
+pub use spindle_io::{fs, io, net, os, process};

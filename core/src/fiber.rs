@@ -202,6 +202,10 @@ impl FiberShared {
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
+
+    pub(crate) fn sched_id(&self) -> u32 {
+        self.sched_id
+    }
 }
 
 impl fmt::Debug for LocalState {

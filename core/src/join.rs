@@ -78,6 +78,7 @@ where
     sched.spawn(Arc::clone(&fiber), body, stack_size)?;
     Ok(JoinHandle {
         fiber: Fiber::from_ref(fiber),
+        joined: false,
         packet,
     })
 }
@@ -99,6 +100,16 @@ where
     packet.complete(result);
 }
 
+/// Who waits in `join`.
+enum Joiner {
+    /// A fiber of the same scheduler as the joined fiber: woken with plain memory operations.
+    /// It stays alive while it waits: if it is unwound instead, its handle's drop moves the
+    /// state to DETACHED first, and the completer then leaves it alone.
+    Local(*const FiberShared),
+    /// A fiber of another scheduler, or a plain thread.
+    Remote(Fiber),
+}
+
 const RUNNING: u8 = 0;
 const WAITING: u8 = 1;
 const DONE: u8 = 2;
@@ -114,7 +125,7 @@ const DETACHED: u8 = 3;
 /// | `DETACHED` | the handle is gone; the fiber drops its own result    | (final)              |
 struct Packet<T> {
     state: AtomicU8,
-    waiter: UnsafeCell<Option<Fiber>>,
+    waiter: UnsafeCell<Option<Joiner>>,
     result: UnsafeCell<Option<thread::Result<T>>>,
 }
 
@@ -135,8 +146,14 @@ impl<T> Packet<T> {
             WAITING => {
                 // SAFETY: the joiner wrote `waiter` before moving to WAITING and never touches
                 // it again; we saw WAITING, so it is ours now.
-                if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                    waiter.unpark();
+                match unsafe { (*self.waiter.get()).take() } {
+                    Some(Joiner::Local(fiber)) => {
+                        let sched = Scheduler::current().expect("a local joiner's scheduler");
+                        // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
+                        sched.unpark_local(unsafe { &*fiber });
+                    }
+                    Some(Joiner::Remote(waiter)) => waiter.unpark(),
+                    None => {}
                 }
             }
             DETACHED => {
@@ -167,9 +184,15 @@ impl<T> Packet<T> {
         if self.is_done() {
             return;
         }
+        let joiner = match Scheduler::current() {
+            Some(sched) if sched.in_fiber() && sched.id() == fiber_sched_id(fiber) => {
+                Joiner::Local(sched.current_fiber())
+            }
+            _ => Joiner::Remote(current_waiter()),
+        };
         // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads `waiter`
         // until our compare-exchange below publishes it.
-        unsafe { *self.waiter.get() = Some(current_waiter()) };
+        unsafe { *self.waiter.get() = Some(joiner) };
         if self
             .state
             .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
@@ -196,12 +219,20 @@ impl<T> Packet<T> {
     }
 }
 
+/// The id of the scheduler that runs `fiber`.
+fn fiber_sched_id(fiber: &Fiber) -> u32 {
+    // SAFETY: a JoinHandle's fiber handle always refers to a fiber, never a thread.
+    unsafe { &*fiber.shared_ptr() }.sched_id()
+}
+
 /// An owned permission to join a fiber (to wait for it to finish and take its result).
 ///
 /// Dropping the handle detaches the fiber: it keeps running, and its result is dropped when
 /// it finishes.
 pub struct JoinHandle<T> {
     fiber: Fiber,
+    /// Set by `join` once it took the result, so dropping has nothing to tell the fiber.
+    joined: bool,
     /// Points into the `FiberCell<T>` that `fiber` holds alive.
     packet: NonNull<Packet<T>>,
 }
@@ -227,7 +258,7 @@ impl<T> JoinHandle<T> {
     /// # Panics
     ///
     /// If a fiber tries to join itself, which could never return.
-    pub fn join(self) -> thread::Result<T> {
+    pub fn join(mut self) -> thread::Result<T> {
         if let Some(sched) = Scheduler::current()
             && sched.in_fiber()
         {
@@ -237,7 +268,9 @@ impl<T> JoinHandle<T> {
             );
         }
         self.packet().wait(&self.fiber);
-        self.packet().take().expect("joined fiber has no result")
+        let result = self.packet().take().expect("joined fiber has no result");
+        self.joined = true;
+        result
     }
 
     /// The fiber's shared state, for the scheduler.
@@ -258,7 +291,9 @@ impl<T> JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.packet().detach();
+        if !self.joined {
+            self.packet().detach();
+        }
     }
 }
 

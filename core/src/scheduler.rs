@@ -544,7 +544,9 @@ impl Scheduler {
         if ptr::eq(ptr, self.root.get()) {
             self.root_done.set(true);
         }
-        self.shared.monitor.before_free(ptr);
+        if self.config.stall_threshold.is_some() {
+            self.shared.monitor.before_free(ptr);
+        }
         let removed = self.fibers.borrow_mut().remove(slot);
         drop(removed);
     }

@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, compiler_fence, fence};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,13 +38,63 @@ pub(crate) struct StallMonitor {
 impl StallMonitor {
     /// Called by the scheduler before it frees `fiber`: waits while the watchdog reads it.
     pub(crate) fn before_free(&self, fiber: *const FiberShared) {
-        // Pairs with the watchdog's fence: either it sees the epoch moved (and never reads
-        // the fiber), or we see its hazard and wait.
-        fence(Ordering::SeqCst);
+        // Pairs with the watchdog's `heavy_fence`: either it sees the epoch moved (and never
+        // reads the fiber), or we see its hazard and wait.
+        light_fence();
         while std::ptr::eq(self.hazard.load(Ordering::Acquire), fiber) {
             std::hint::spin_loop();
         }
     }
+}
+
+/// `membarrier(2)` commands (linux/membarrier.h).
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+/// Set once this process is registered for expedited `membarrier`.
+static EXPEDITED: AtomicBool = AtomicBool::new(false);
+
+/// Registers the process for expedited `membarrier`, so the fast side of the hazard protocol
+/// (the scheduler, once per finished fiber) needs only a compiler fence. Called before any
+/// watched scheduler runs.
+fn register_membarrier() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: membarrier takes (cmd, flags, cpu_id) and touches no memory of ours.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                0,
+                0,
+            )
+        };
+        EXPEDITED.store(ret == 0, Ordering::SeqCst);
+    });
+}
+
+/// The scheduler's side of an asymmetric fence: free when the watchdog can force a barrier
+/// on every thread with `membarrier`, a full fence otherwise.
+#[inline]
+fn light_fence() {
+    if EXPEDITED.load(Ordering::Relaxed) {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The watchdog's side: a barrier on every running thread of the process.
+fn heavy_fence() {
+    if EXPEDITED.load(Ordering::Relaxed) {
+        // SAFETY: as in `register_membarrier`.
+        let ret =
+            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+        if ret == 0 {
+            return;
+        }
+    }
+    fence(Ordering::SeqCst);
 }
 
 /// Whether a stall is still going on.
@@ -153,6 +203,7 @@ fn watchdog() -> &'static Watchdog {
 
 /// Starts watching a scheduler; the returned guard stops it.
 pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHook) -> WatchGuard {
+    register_membarrier();
     let dog = watchdog();
     let epoch = sched.monitor().epoch.load(Ordering::Relaxed);
     let sched_id = sched.id();
@@ -262,7 +313,7 @@ impl Watched {
             return None;
         }
         monitor.hazard.store(fiber, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        heavy_fence();
         let still = monitor.epoch.load(Ordering::SeqCst) == self.last_epoch
             && std::ptr::eq(monitor.current.load(Ordering::SeqCst), fiber);
         let report = still.then(|| {
