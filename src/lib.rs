@@ -28,3 +28,8 @@ pub use spindle_core::{
 pub use spindle_sync as sync;
 
 pub use spindle_io::{fs, io, net, os, process};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
