@@ -140,6 +140,47 @@ fn send_waits_while_the_receiver_queue_is_full() {
 }
 
 #[test]
+fn send_to_an_unconnected_full_receiver_waits_until_it_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full");
+    run(move || {
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        // Another socket fills the queue: draining it then wakes nothing on `sender`.
+        let filler = UnixDatagram::unbound().unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let mut queued = 0;
+        while filler.send_to(&[0u8; 256], &path).is_ok() {
+            queued += 1;
+        }
+        let sender = Rc::new(UnixDatagram::unbound().unwrap());
+        let ticker = Ticker::start(Duration::from_millis(1));
+        let s = sender.clone();
+        let p = path.clone();
+        let waiting = fiber::spawn(move || s.send_to(b"last", &p).unwrap());
+        while ticker.ticks() < 20 {
+            fiber::sleep(Duration::from_millis(1));
+        }
+        assert!(!waiting.is_finished());
+        let mut buf = [0; 256];
+        for _ in 0..queued {
+            receiver.recv(&mut buf).unwrap();
+        }
+        assert_eq!(waiting.join().unwrap(), 4);
+        assert_eq!(receiver.recv(&mut buf).unwrap(), 4);
+        ticker.stop();
+
+        // With a write timeout, a receiver that never drains gives std's WouldBlock.
+        while filler.send_to(&[0u8; 256], &path).is_ok() {}
+        let timeout = Duration::from_millis(40);
+        sender.set_write_timeout(Some(timeout)).unwrap();
+        let start = Instant::now();
+        let e = sender.send_to(b"never", &path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WouldBlock);
+        assert!(start.elapsed() >= timeout);
+    });
+}
+
+#[test]
 fn addresses_options_and_conversions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d");

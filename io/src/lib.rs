@@ -9,7 +9,7 @@
 //!   thread keep running;
 //! * on a plain thread (no runtime) it blocks the thread in `poll(2)`, exactly like `std`.
 //!
-//! All of it goes through one loop ([`source`](crate::source) in the sources): try the
+//! All of it goes through one loop (`Source::do_io` in `io/src/source.rs`): try the
 //! non-blocking system call; on `WouldBlock`, wait on the reactor with the deadline taken from
 //! the timeout; try again.
 //!

@@ -212,6 +212,11 @@ impl<T: AsFd> Source<T> {
             .store(nonblocking, Ordering::Relaxed);
     }
 
+    /// Whether `set_nonblocking(true)` is in force (on this socket or a clone).
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.shared.nonblocking.load(Ordering::Relaxed)
+    }
+
     /// Records that the read half was shut down. Datagram sockets need it: after
     /// `shutdown(Read)` a non-blocking receive still says `EAGAIN`, where a blocking one (what
     /// `std` does) returns 0 bytes.

@@ -7,12 +7,16 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
+use spindle_core::fiber;
 
 use crate::source::{Direction, Source};
 use crate::sys;
+
+/// The longest pause between two tries of a `send_to` refused by a full receiver queue.
+const MAX_SEND_TO_PAUSE: Duration = Duration::from_millis(10);
 
 /// A Unix datagram socket; the fiber-aware [`std::os::unix::net::UnixDatagram`].
 ///
@@ -277,10 +281,16 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// See the [type-level example](UnixDatagram).
+    ///
+    /// # Notes
+    ///
+    /// Linux reports no readiness event when the queue of an unconnected receiver drains, so
+    /// while that queue is full spindle retries after a growing pause (at most 10 ms),
+    /// sleeping the fiber, where `std` sleeps in the kernel. A [`connect`](Self::connect)ed
+    /// socket's [`send`](Self::send) waits for the exact wake-up instead.
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
-        self.source
-            .do_io(Direction::Write, |s| s.send_to(buf, path))
+        self.retry_send_to(|s| s.send_to(buf, path))
     }
 
     /// Sends `buf` to `socket_addr`, waiting while the receiver's queue is full.
@@ -300,9 +310,55 @@ impl UnixDatagram {
     /// client.send_to_addr(b"x", &server.local_addr().unwrap()).unwrap();
     /// assert_eq!(server.recv(&mut [0; 4]).unwrap(), 1);
     /// ```
+    ///
+    /// # Notes
+    ///
+    /// Waits for a full receiver queue by retrying, as [`send_to`](Self::send_to) does.
     pub fn send_to_addr(&self, buf: &[u8], socket_addr: &SocketAddr) -> io::Result<usize> {
-        self.source
-            .do_io(Direction::Write, |s| s.send_to_addr(buf, socket_addr))
+        self.retry_send_to(|s| s.send_to_addr(buf, socket_addr))
+    }
+
+    /// Runs a `sendto` until the receiver takes the datagram.
+    ///
+    /// `EAGAIN` from `sendto` on an unconnected Unix datagram socket usually means the
+    /// *receiver's* queue is full, and no event on our descriptor will say when it drains, so
+    /// waiting on the reactor could wait forever (edge-triggered) or spin (`poll(2)` calls
+    /// it writable). Instead: sleep a growing pause and try again, within the write timeout.
+    fn retry_send_to(
+        &self,
+        mut op: impl FnMut(&std::os::unix::net::UnixDatagram) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut pause = Duration::from_micros(50);
+        let mut deadline = None;
+        let mut first_wait = true;
+        loop {
+            match op(self.source.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.source.is_nonblocking() {
+                        return Err(e);
+                    }
+                    if first_wait {
+                        first_wait = false;
+                        deadline = self
+                            .source
+                            .timeout(Direction::Write)
+                            .and_then(|t| Instant::now().checked_add(t));
+                    }
+                    let mut nap = pause;
+                    if let Some(deadline) = deadline {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            return Err(e);
+                        }
+                        nap = nap.min(deadline - now);
+                    }
+                    // On a plain thread `fiber::sleep` is `std::thread::sleep`.
+                    fiber::sleep(nap);
+                    pause = (pause * 2).min(MAX_SEND_TO_PAUSE);
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Sends `buf` to the connected peer, waiting while its queue is full.
@@ -331,7 +387,7 @@ impl UnixDatagram {
     /// ```
     /// use spindle_io::os::unix::net::UnixDatagram;
     /// use std::io::ErrorKind;
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
     /// a.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
@@ -353,7 +409,7 @@ impl UnixDatagram {
     ///
     /// ```
     /// use spindle_io::os::unix::net::UnixDatagram;
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
     /// a.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
