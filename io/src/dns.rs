@@ -3,7 +3,7 @@
 //!
 //! `getaddrinfo(3)` blocks its thread for as long as the resolver takes, and no non-blocking
 //! form of it exists in libc. So a host name is resolved on the blocking pool
-//! ([`unblock`](spindle_core::unblock)) while the asking fiber parks: a slow resolver stalls
+//! ([`unblock`]) while the asking fiber parks: a slow resolver stalls
 //! only that fiber. IP literals (`"127.0.0.1:80"`, `("::1", 80)`, a `SocketAddr`) are parsed
 //! inline with no pool hop.
 //!

@@ -50,7 +50,7 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
 ///
 /// # Notes
 ///
-/// Entries are read from the pool [`BATCH`] (128) at a time, so iterating a directory costs
+/// Entries are read from the pool 128 at a time, so iterating a directory costs
 /// one round trip per 128 entries rather than one per entry.
 pub struct ReadDir {
     /// `None` while a batch is being read on the pool, and after the end.

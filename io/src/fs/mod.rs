@@ -13,11 +13,16 @@
 //! | call | pool hops | extra copying |
 //! |------|-----------|---------------|
 //! | [`read`], [`read_to_string`], [`metadata`], [`rename`], … (free functions) | 1 | none: the `Vec`/`String` is made on the pool and moved back |
-//! | [`write`] | 1 | the contents once (the pool needs an owned copy) |
-//! | [`File::read`] | 1 | the bytes read (into the caller's buffer) |
-//! | [`File::read_to_end`], [`File::read_to_string`], [`File::read_exact`] | 1 for the whole call | none into an empty buffer; else once |
-//! | [`File::write`], [`File::write_all`] | 1 for the whole call | the buffer once |
+//! | [`write()`] | 1 | the contents once (the pool needs an owned copy) |
+//! | `File::read` | 1 | the bytes read (into the caller's buffer) |
+//! | `File::read_to_end`, `File::read_to_string`, `File::read_exact` | 1 for the whole call | none into an empty buffer; else once |
+//! | `File::write`, `File::write_all` | 1 for the whole call | the buffer once |
 //! | [`ReadDir`] iteration | 1 per 128 entries | none |
+//!
+//! Measured on the development machine (a 2-core gVisor sandbox; `cargo bench -p spindle-io
+//! --bench blocking`, medians): a round trip costs 8.5 µs; [`read`] of a cached 1 MiB file
+//! takes 36.8 µs against 22.7 µs for `std::fs::read` (1.6x). On that sandbox thread wake-ups
+//! and page faults are several times dearer than on bare Linux, so expect a smaller gap there.
 //!
 //! So prefer whole-file calls and big buffers: reading a file through a small-buffered
 //! `BufReader<File>` costs one hop per refill. For a file that is already in the page cache,
