@@ -14,7 +14,7 @@ use std::process::exit;
 use std::time::{Duration, Instant};
 
 use spindle::fiber;
-use spindle_io::net::TcpStream;
+use spindle::net::TcpStream;
 
 #[derive(Debug, Clone)]
 struct Options {

@@ -17,7 +17,7 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use spindle::fiber;
-use spindle_io::net::{TcpListener, TcpStream};
+use spindle::net::{TcpListener, TcpStream};
 
 /// The first pause after an out-of-descriptors `accept`; doubles up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(5);

@@ -7,9 +7,9 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use spindle_core::fiber;
-use spindle_io::net::{TcpListener, TcpStream, UdpSocket};
-use spindle_io::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use spindle::fiber;
+use spindle::net::{TcpListener, TcpStream, UdpSocket};
+use spindle::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use util::{Ticker, run};
 
 /// Regression: a socket dropped after waiting must leave the reactor, or the next socket that

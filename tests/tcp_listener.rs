@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::thread;
 use std::time::Duration;
 
-use spindle_core::fiber;
-use spindle_io::net::{TcpListener, TcpStream};
+use spindle::fiber;
+use spindle::net::{TcpListener, TcpStream};
 use util::{Ticker, run};
 
 #[test]

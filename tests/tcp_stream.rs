@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spindle_core::fiber;
-use spindle_io::net::{SocketAddr, TcpListener, TcpStream};
+use spindle::fiber;
+use spindle::net::{SocketAddr, TcpListener, TcpStream};
 use util::{Ticker, pattern, run};
 
 /// An address nothing listens on: bound once, then released.

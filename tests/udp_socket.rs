@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spindle_core::fiber;
-use spindle_io::net::{SocketAddr, UdpSocket};
+use spindle::fiber;
+use spindle::net::{SocketAddr, UdpSocket};
 use util::{Ticker, run};
 
 #[test]

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spindle_core::fiber;
-use spindle_io::os::unix::net::UnixDatagram;
+use spindle::fiber;
+use spindle::os::unix::net::UnixDatagram;
 use util::{Ticker, run};
 
 #[test]

@@ -9,8 +9,8 @@ use std::os::unix::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-use spindle_core::fiber;
-use spindle_io::os::unix::net::{UnixListener, UnixStream};
+use spindle::fiber;
+use spindle::os::unix::net::{UnixListener, UnixStream};
 use util::{Ticker, run};
 
 #[test]

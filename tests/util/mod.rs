@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use spindle_core::fiber;
+use spindle::fiber;
 
 /// How long a test may run before it is declared hung. Generous: the machine is shared.
 pub(crate) const HANG_LIMIT: Duration = Duration::from_secs(120);
@@ -23,7 +23,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    on_thread(move || spindle_core::run(f))
+    on_thread(move || spindle::run(f))
 }
 
 /// Runs `f` on a new plain thread (no runtime), failing the test on a hang like [`run`].
