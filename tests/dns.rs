@@ -1,12 +1,17 @@
-//! `spindle_io::dns`: host names resolve on the pool (the fiber parks), IP literals inline
+//! `spindle::dns`: host names resolve on the pool (the fiber parks), IP literals inline
 //! (it does not), results and errors as std's.
 
-use spindle_core::fiber;
-use spindle_io::dns::{ToSocketAddrs, resolve};
+use spindle::fiber;
+use spindle::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::cell::Cell;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
+
+/// Resolves through spindle's trait, as every `spindle::net` call does.
+fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
+    Ok(addr.to_socket_addrs()?.collect())
+}
 
 fn std_resolve(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     Ok(addr.to_socket_addrs()?.collect())
@@ -15,7 +20,7 @@ fn std_resolve(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>
 /// Runs `f` on the root fiber with another fiber queued behind it; reports whether that
 /// fiber ran before `f` returned, i.e. whether `f` parked.
 fn parked_during<T: 'static>(f: impl FnOnce() -> T + 'static) -> (T, bool) {
-    spindle_core::run(|| {
+    spindle::run(|| {
         let ran = Rc::new(Cell::new(false));
         let r = ran.clone();
         let other = fiber::spawn(move || r.set(true));
@@ -84,7 +89,7 @@ fn ip_literals_resolve_inline_without_parking() -> io::Result<()> {
 
 #[test]
 fn the_trait_mirrors_std_for_host_port_pairs() -> io::Result<()> {
-    let got = spindle_core::run(|| -> io::Result<Vec<SocketAddr>> {
+    let got = spindle::run(|| -> io::Result<Vec<SocketAddr>> {
         Ok(("localhost", 9).to_socket_addrs()?.collect())
     })?;
     let mut got = got;
@@ -103,7 +108,7 @@ fn errors_match_std() {
         "localhost:99999",
         "no-such-host.invalid:80",
     ];
-    let spindle_kinds = spindle_core::run(move || {
+    let spindle_kinds = spindle::run(move || {
         cases
             .iter()
             .map(|c| resolve(*c).unwrap_err().kind())
@@ -123,4 +128,23 @@ fn resolving_on_a_plain_thread_works() -> io::Result<()> {
     let addrs = resolve("localhost:1")?;
     assert!(addrs.iter().all(|a| a.ip().is_loopback()));
     Ok(())
+}
+
+#[test]
+fn net_calls_resolve_host_names() -> io::Result<()> {
+    spindle::run(|| -> io::Result<()> {
+        let listener = TcpListener::bind("localhost:0")?;
+        let port = listener.local_addr()?.port();
+        let server = fiber::spawn(move || listener.accept().map(|(_, peer)| peer));
+        let client = TcpStream::connect(("localhost", port))?;
+        assert_eq!(server.join().unwrap()?, client.local_addr()?);
+
+        let a = UdpSocket::bind("localhost:0")?;
+        let b = UdpSocket::bind("127.0.0.1:0")?;
+        a.send_to(b"hi", format!("localhost:{}", b.local_addr()?.port()))?;
+        let mut buf = [0; 2];
+        let (n, from) = b.recv_from(&mut buf)?;
+        assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+        Ok(())
+    })
 }

@@ -1,8 +1,8 @@
 //! `spindle::fs`: contents equal std's, every operation, std's error kinds, and that a slow
 //! filesystem call stalls only its fiber.
 
-use spindle_core::fiber;
-use spindle_io::fs::{self, DirBuilder, File, OpenOptions};
+use spindle::fiber;
+use spindle::fs::{self, DirBuilder, File, OpenOptions};
 use std::cell::Cell;
 use std::ffi::CString;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
@@ -27,7 +27,7 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 fn run<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
-    spindle_core::run(f)
+    spindle::run(f)
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! `spindle::io::pipe` and `Fd<T>`: data through pipes between fibers, parking on a full or
 //! empty pipe, handing pipe ends to children, and wrapping other descriptors (eventfd).
 
-use spindle_core::fiber;
-use spindle_io::io::{Fd, pipe};
-use spindle_io::process::{Command, Stdio};
+use spindle::fiber;
+use spindle::io::{Fd, pipe};
+use spindle::process::{Command, Stdio};
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -27,7 +27,7 @@ fn is_nonblocking(fd: &impl AsRawFd) -> bool {
 fn megabytes_through_a_pipe_between_two_fibers() -> io::Result<()> {
     let data = pattern(4 << 20);
     let expected = data.clone();
-    let received = spindle_core::run(move || -> io::Result<Vec<u8>> {
+    let received = spindle::run(move || -> io::Result<Vec<u8>> {
         let (mut reader, mut writer) = pipe()?;
         // The writer parks whenever the 64 KiB pipe is full; the reader when it is empty.
         let producer = fiber::spawn(move || writer.write_all(&data));
@@ -42,7 +42,7 @@ fn megabytes_through_a_pipe_between_two_fibers() -> io::Result<()> {
 
 #[test]
 fn an_empty_pipe_parks_only_the_reader() -> io::Result<()> {
-    let (n, ticks) = spindle_core::run(|| -> io::Result<_> {
+    let (n, ticks) = spindle::run(|| -> io::Result<_> {
         let (reader, writer) = pipe()?;
         let ticks = Rc::new(Cell::new(0));
         let t = ticks.clone();
@@ -79,7 +79,7 @@ fn pipes_work_on_plain_threads() -> io::Result<()> {
 
 #[test]
 fn a_pipe_end_handed_to_a_child_is_blocking_again() -> io::Result<()> {
-    spindle_core::run(|| -> io::Result<()> {
+    spindle::run(|| -> io::Result<()> {
         let (reader, mut writer) = pipe()?;
         assert!(is_nonblocking(&reader));
         let mut child = Command::new("sh")
@@ -111,7 +111,7 @@ fn a_pipe_end_handed_to_a_child_is_blocking_again() -> io::Result<()> {
 
 #[test]
 fn try_clone_shares_the_pipe() -> io::Result<()> {
-    spindle_core::run(|| -> io::Result<()> {
+    spindle::run(|| -> io::Result<()> {
         let (mut reader, writer) = pipe()?;
         let second = writer.try_clone()?;
         (&writer).write_all(b"a")?;
@@ -137,7 +137,7 @@ fn eventfd() -> io::Result<OwnedFd> {
 
 #[test]
 fn fd_makes_an_eventfd_fiber_aware() -> io::Result<()> {
-    let (value, ticks) = spindle_core::run(|| -> io::Result<_> {
+    let (value, ticks) = spindle::run(|| -> io::Result<_> {
         let efd = Rc::new(Fd::new(std::fs::File::from(eventfd()?))?);
         let ticks = Rc::new(Cell::new(0));
         let (e, t) = (efd.clone(), ticks.clone());
@@ -161,7 +161,7 @@ fn fd_makes_an_eventfd_fiber_aware() -> io::Result<()> {
 
 #[test]
 fn fd_readiness_waits_and_deadlines() -> io::Result<()> {
-    spindle_core::run(|| -> io::Result<()> {
+    spindle::run(|| -> io::Result<()> {
         let (a, b) = UnixStream::pair()?;
         let b = Fd::new(b)?;
         // Writable right away (the socket buffer is empty).
@@ -208,7 +208,7 @@ fn fd_of_a_regular_file_reads_and_is_always_ready() -> io::Result<()> {
     let file = tempfile::tempfile()?;
     (&file).write_all(b"plain file")?;
     let fd = Fd::new(file)?;
-    spindle_core::run(move || -> io::Result<()> {
+    spindle::run(move || -> io::Result<()> {
         let mut s = String::new();
         use std::io::Seek;
         fd.read_with(|f| (&*f).seek(io::SeekFrom::Start(0)))?;

@@ -1,8 +1,8 @@
 //! `spindle::process`: output, status, streamed pipes, a child killed mid-write, std's error
 //! kinds, pidfd waits that park only the fiber, pipelines, plain threads.
 
-use spindle_core::fiber;
-use spindle_io::process::{Command, Stdio};
+use spindle::fiber;
+use spindle::process::{Command, Stdio};
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -18,7 +18,7 @@ fn sh(script: &str) -> Command {
 
 #[test]
 fn output_and_status_match_std() -> io::Result<()> {
-    let (spindle_out, spindle_code) = spindle_core::run(|| -> io::Result<_> {
+    let (spindle_out, spindle_code) = spindle::run(|| -> io::Result<_> {
         let out = sh("echo out; echo err >&2; exit 3").output()?;
         let code = Command::new("false").status()?.code();
         Ok((out, code))
@@ -36,7 +36,7 @@ fn output_and_status_match_std() -> io::Result<()> {
 
 #[test]
 fn a_childs_output_is_streamed_while_other_fibers_run() -> io::Result<()> {
-    let (lines, ticks_during) = spindle_core::run(|| -> io::Result<_> {
+    let (lines, ticks_during) = spindle::run(|| -> io::Result<_> {
         let ticks = Rc::new(Cell::new(0usize));
         let t = ticks.clone();
         let stop = Rc::new(Cell::new(false));
@@ -71,7 +71,7 @@ fn a_childs_output_is_streamed_while_other_fibers_run() -> io::Result<()> {
 fn megabytes_through_cat_with_both_pipes() -> io::Result<()> {
     let data: Vec<u8> = (0..(3 << 20)).map(|i: u32| (i % 253) as u8).collect();
     let expected = data.clone();
-    let echoed = spindle_core::run(move || -> io::Result<Vec<u8>> {
+    let echoed = spindle::run(move || -> io::Result<Vec<u8>> {
         let mut child = Command::new("cat")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -91,7 +91,7 @@ fn megabytes_through_cat_with_both_pipes() -> io::Result<()> {
 
 #[test]
 fn a_child_killed_mid_write() -> io::Result<()> {
-    spindle_core::run(|| -> io::Result<()> {
+    spindle::run(|| -> io::Result<()> {
         // `yes` writes forever; read some, kill it, drain what is left, reap.
         let mut child = Command::new("yes").stdout(Stdio::piped()).spawn()?;
         let mut out = child.stdout.take().unwrap();
@@ -114,7 +114,7 @@ fn a_child_killed_mid_write() -> io::Result<()> {
 
 #[test]
 fn writing_to_a_killed_child_gives_broken_pipe() -> io::Result<()> {
-    spindle_core::run(|| -> io::Result<()> {
+    spindle::run(|| -> io::Result<()> {
         let mut child = Command::new("sleep")
             .arg("10")
             .stdin(Stdio::piped())
@@ -142,7 +142,7 @@ fn bad_commands_give_std_error_kinds() -> io::Result<()> {
     std::fs::write(&script, "#!/bin/sh\n")?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644))?;
     let s = script.clone();
-    let kinds = spindle_core::run(move || {
+    let kinds = spindle::run(move || {
         [
             Command::new("/nonexistent/program")
                 .spawn()
@@ -187,7 +187,7 @@ fn bad_commands_give_std_error_kinds() -> io::Result<()> {
 
 #[test]
 fn waiting_parks_only_the_fiber() -> io::Result<()> {
-    let ticks = spindle_core::run(|| -> io::Result<usize> {
+    let ticks = spindle::run(|| -> io::Result<usize> {
         let ticks = Rc::new(Cell::new(0usize));
         let t = ticks.clone();
         let ticker = fiber::spawn(move || {
@@ -212,7 +212,7 @@ fn waiting_parks_only_the_fiber() -> io::Result<()> {
 #[test]
 fn wait_with_output_drains_both_pipes_beyond_their_capacity() -> io::Result<()> {
     let script = "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2; echo done";
-    let on_fiber = spindle_core::run(move || sh(script).output())?;
+    let on_fiber = spindle::run(move || sh(script).output())?;
     let on_thread = sh(script).output()?;
     for out in [on_fiber, on_thread] {
         assert!(out.status.success());
@@ -224,7 +224,7 @@ fn wait_with_output_drains_both_pipes_beyond_their_capacity() -> io::Result<()> 
 
 #[test]
 fn a_pipeline_of_two_children() -> io::Result<()> {
-    let text = spindle_core::run(|| -> io::Result<Vec<u8>> {
+    let text = spindle::run(|| -> io::Result<Vec<u8>> {
         let mut first = sh("printf 'b\\na\\nc\\n'").stdout(Stdio::piped()).spawn()?;
         let sorted = Command::new("sort")
             .stdin(first.stdout.take().unwrap())
@@ -238,7 +238,7 @@ fn a_pipeline_of_two_children() -> io::Result<()> {
 
 #[test]
 fn many_children_waited_concurrently_from_fibers() -> io::Result<()> {
-    let codes = spindle_core::run(|| {
+    let codes = spindle::run(|| {
         let handles: Vec<_> = (0..20)
             .map(|i| {
                 fiber::spawn(move || {
@@ -261,7 +261,7 @@ fn many_children_waited_concurrently_from_fibers() -> io::Result<()> {
 fn env_current_dir_and_getters() -> io::Result<()> {
     let dir = tempfile::tempdir()?;
     let d = dir.path().to_path_buf();
-    let out = spindle_core::run(move || {
+    let out = spindle::run(move || {
         let mut cmd = sh("echo $SPINDLE_X; pwd");
         cmd.env("SPINDLE_X", "42").current_dir(&d);
         assert_eq!(cmd.get_program(), "sh");

@@ -1,8 +1,8 @@
-//! `spindle_io::io::{stdin, stdout, stderr}`: the test binary re-runs itself as a child whose
+//! `spindle::io::{stdin, stdout, stderr}`: the test binary re-runs itself as a child whose
 //! standard streams are pipes or files, and reports what it saw on stdout ("OUT:" lines).
 
-use spindle_core::fiber;
-use spindle_io::io::{self as sio, BufRead, Write};
+use spindle::fiber;
+use spindle::io::{self as sio, BufRead, Write};
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
@@ -26,12 +26,12 @@ fn child_entry() {
         return;
     };
     match mode.as_str() {
-        "lines" => spindle_core::run(child_lines),
-        "count" => spindle_core::run(child_count),
-        "read_line" => spindle_core::run(child_read_line),
-        "bigout" => spindle_core::run(child_bigout),
+        "lines" => spindle::run(child_lines),
+        "count" => spindle::run(child_count),
+        "read_line" => spindle::run(child_read_line),
+        "bigout" => spindle::run(child_bigout),
         "plain" => child_plain(),
-        "noflush" => spindle_core::run(|| write!(sio::stdout(), "OUT:partial").unwrap()),
+        "noflush" => spindle::run(|| write!(sio::stdout(), "OUT:partial").unwrap()),
         other => panic!("unknown mode {other}"),
     }
 }

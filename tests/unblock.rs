@@ -1,6 +1,6 @@
 //! `unblock`: results, panics, the stall it avoids, concurrency, plain threads, several runtimes.
 
-use spindle_core::{fiber, unblock};
+use spindle::{fiber, unblock};
 use std::cell::Cell;
 use std::panic;
 use std::rc::Rc;
@@ -42,7 +42,7 @@ impl Ticker {
 #[test]
 fn returns_the_closures_value_computed_on_another_thread() {
     let here = thread::current().id();
-    let (value, there) = spindle_core::run(|| unblock(|| (6 * 7, thread::current().id())));
+    let (value, there) = spindle::run(|| unblock(|| (6 * 7, thread::current().id())));
     assert_eq!(value, 42);
     assert_ne!(there, here, "a fiber's unblock must run on a pool thread");
 }
@@ -55,7 +55,7 @@ fn on_a_plain_thread_it_just_calls_the_closure() {
 
 #[test]
 fn a_panic_in_the_closure_resumes_in_the_caller_with_its_payload() {
-    let payload = spindle_core::run(|| {
+    let payload = spindle::run(|| {
         let caught = panic::catch_unwind(|| unblock(|| -> () { panic!("from the pool") }));
         let payload = caught.unwrap_err();
         payload.downcast_ref::<&str>().map(|s| s.to_string())
@@ -65,7 +65,7 @@ fn a_panic_in_the_closure_resumes_in_the_caller_with_its_payload() {
 
 #[test]
 fn a_blocking_call_on_the_pool_stalls_only_its_fiber() {
-    let ticks = spindle_core::run(|| {
+    let ticks = spindle::run(|| {
         let ticker = Ticker::start();
         unblock(|| thread::sleep(Duration::from_millis(300)));
         ticker.stop()
@@ -80,7 +80,7 @@ fn a_blocking_call_on_the_pool_stalls_only_its_fiber() {
 #[test]
 fn std_thread_sleep_on_the_fiber_would_stall_the_ticker() {
     // The contrast that shows the test above can fail.
-    let ticks = spindle_core::run(|| {
+    let ticks = spindle::run(|| {
         let ticker = Ticker::start();
         fiber::yield_now();
         thread::sleep(Duration::from_millis(300));
@@ -96,7 +96,7 @@ fn std_thread_sleep_on_the_fiber_would_stall_the_ticker() {
 fn many_fibers_block_concurrently_on_the_pool() {
     const FIBERS: u64 = 40;
     let start = Instant::now();
-    let sum = spindle_core::run(|| {
+    let sum = spindle::run(|| {
         let handles: Vec<_> = (0..FIBERS)
             .map(|i| {
                 fiber::spawn(move || {
@@ -123,7 +123,7 @@ fn runtimes_on_several_threads_share_the_pool() {
     let threads: Vec<_> = (0..4u32)
         .map(|t| {
             thread::spawn(move || {
-                spindle_core::run(move || {
+                spindle::run(move || {
                     let handles: Vec<_> = (0..10u32)
                         .map(|i| fiber::spawn(move || unblock(move || t * 100 + i)))
                         .collect();
@@ -138,6 +138,6 @@ fn runtimes_on_several_threads_share_the_pool() {
 
 #[test]
 fn the_result_may_own_heap_data_and_non_copy_values() {
-    let text = spindle_core::run(|| unblock(|| "x".repeat(1 << 20)));
+    let text = spindle::run(|| unblock(|| "x".repeat(1 << 20)));
     assert_eq!(text.len(), 1 << 20);
 }
