@@ -65,8 +65,9 @@ const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///
 /// The pool is shared by all runtimes of the process. It grows on demand up to a limit
 /// (64 threads by default) and threads that stay idle longer than a keep-alive (10 s by
-/// default) exit; both are set with `runtime::Builder`. When every pool thread is busy, jobs
-/// wait in a FIFO queue for the next free thread.
+/// default) exit; both are set with
+/// [`runtime::Builder::blocking_pool`](crate::runtime::Builder::blocking_pool). When every
+/// pool thread is busy, jobs wait in a FIFO queue for the next free thread.
 ///
 /// # Panics
 ///
@@ -136,12 +137,12 @@ where
 ///
 /// Takes effect at once, for every runtime of the process: threads beyond a lowered limit
 /// retire as soon as they are idle, and idle threads re-read the keep-alive when they next
-/// wait. Called by `runtime::Builder` (`blocking_threads`, `blocking_keep_alive`).
+/// wait. Called by [`runtime::Builder::build`](crate::runtime::Builder::build) when
+/// [`blocking_pool`](crate::runtime::Builder::blocking_pool) was set.
 ///
 /// # Panics
 ///
 /// If `max_threads` is zero.
-#[allow(dead_code)] // Wired to `runtime::Builder` by the runtime.
 pub(crate) fn set_blocking_pool_limits(max_threads: usize, keep_alive: Duration) {
     global().set_limits(max_threads, keep_alive);
 }
@@ -150,7 +151,6 @@ pub(crate) fn set_blocking_pool_limits(max_threads: usize, keep_alive: Duration)
 ///
 /// A job counts until its result is stored and its fiber unparked, so while this is non-zero a
 /// remote wake-up may still arrive: a deadlock detector must not report a hang then.
-#[allow(dead_code)] // Read by the runtime's deadlock detector.
 pub(crate) fn jobs_in_flight() -> usize {
     IN_FLIGHT.load(Ordering::Acquire)
 }
