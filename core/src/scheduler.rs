@@ -603,7 +603,7 @@ impl Scheduler {
             Some(Duration::ZERO)
         } else {
             self.timers
-                .borrow()
+                .borrow_mut()
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()))
         };

@@ -54,26 +54,28 @@ fn a_blocking_call_is_reported_while_it_stalls_and_when_it_ends() {
     assert_eq!(ended.fiber, ongoing.fiber);
     assert!(ended.held_for >= Duration::from_millis(250), "{ended}");
     assert!(ongoing.to_string().contains("fiber 'hog'"), "{ongoing}");
-    assert_eq!(seen_during, 1);
+    assert!(seen_during >= 1);
 }
 
 #[test]
 fn yielding_fibers_are_not_stalls() {
+    // The threshold is well above how long a loaded machine may preempt the thread, which
+    // is a stall too as far as the other fibers can tell.
     let reports: Arc<Mutex<Vec<StallReport>>> = Arc::default();
     let sink = reports.clone();
     let rt = Runtime::builder()
-        .stall_threshold(Some(Duration::from_millis(20)))
+        .stall_threshold(Some(Duration::from_millis(250)))
         .on_stall(move |r| sink.lock().unwrap().push(r.clone()))
         .build()
         .unwrap();
     rt.run(|| {
         let busy = fiber::spawn(|| {
             let start = std::time::Instant::now();
-            while start.elapsed() < Duration::from_millis(200) {
+            while start.elapsed() < Duration::from_millis(600) {
                 fiber::yield_now();
             }
         });
-        fiber::sleep(Duration::from_millis(200));
+        fiber::sleep(Duration::from_millis(600));
         busy.join().unwrap();
     });
     assert!(
