@@ -538,3 +538,29 @@ fn try_clone_shares_timeouts_like_std() {
     let e = b.read(&mut [0; 4]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::WouldBlock);
 }
+
+#[test]
+fn converting_one_clone_to_std_keeps_the_other_parking_not_blocking() {
+    run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let clone = stream.try_clone().unwrap();
+        let std_stream = std::net::TcpStream::from(stream);
+        // The clone still waits by parking its fiber: the ticker keeps running.
+        let ticker = Ticker::start(Duration::from_millis(1));
+        let reader = fiber::spawn(move || {
+            let mut clone = clone;
+            let mut b = [0; 2];
+            clone.read_exact(&mut b).unwrap();
+            b
+        });
+        while ticker.ticks() < 20 {
+            fiber::sleep(Duration::from_millis(1));
+        }
+        peer.write_all(b"ok").unwrap();
+        assert_eq!(&reader.join().unwrap(), b"ok");
+        ticker.stop();
+        drop(std_stream);
+    });
+}

@@ -226,3 +226,42 @@ fn plain_thread_use_and_conversions() {
     assert_eq!((&a).read(&mut buf).unwrap(), 1);
     assert_eq!((&a).read(&mut buf).unwrap(), 0);
 }
+
+#[test]
+fn connect_waits_while_the_listener_backlog_is_full() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy");
+    run(move || {
+        let listener = UnixListener::bind(&path).unwrap();
+        // SAFETY: the fd is a bound Unix stream socket owned by `listener`, alive for the
+        // call; listen(2) again only shrinks its backlog.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let mut queued = Vec::new();
+        let p = path.clone();
+        let ticker = Ticker::start(Duration::from_millis(1));
+        // Fill the backlog from fibers; the connect that finds it full waits (parked, with
+        // back-off) instead of failing or blocking the thread.
+        let connector = fiber::spawn(move || {
+            let mut n = 0;
+            loop {
+                let s = UnixStream::connect(&p).unwrap();
+                n += 1;
+                queued.push(s);
+                if n == 8 {
+                    return queued;
+                }
+            }
+        });
+        while ticker.ticks() < 30 {
+            fiber::sleep(Duration::from_millis(1));
+        }
+        assert!(!connector.is_finished(), "backlog 0 took 8 connections");
+        let mut accepted = Vec::new();
+        while !connector.is_finished() {
+            accepted.push(listener.accept().unwrap());
+        }
+        assert_eq!(connector.join().unwrap().len(), 8);
+        assert!(ticker.stop() >= 30);
+    });
+}

@@ -231,11 +231,16 @@ impl<T: AsFd> Source<T> {
 
     /// Gives the socket back without closing it: deregisters it and restores the blocking
     /// mode the user asked for, so a `std` type made from it behaves like one.
+    ///
+    /// `O_NONBLOCK` belongs to the open file description, which `try_clone`s share. While
+    /// another spindle handle to the socket is alive the flag stays set, because clearing it
+    /// would make that handle's reads block the whole thread instead of parking one fiber.
     pub(crate) fn into_inner(self) -> T {
         let mut this = ManuallyDrop::new(self);
         let fd = this.io.as_fd();
         this.registration.deregister(fd);
-        if !this.shared.nonblocking.load(Ordering::Relaxed) {
+        let last_handle = Arc::strong_count(&this.shared) == 1;
+        if last_handle && !this.shared.nonblocking.load(Ordering::Relaxed) {
             // Ignoring the error is sound: it can only fail for a descriptor that is not
             // usable, and the caller's next call on it reports that.
             let _ = sys::set_nonblocking(fd, false);

@@ -342,7 +342,7 @@ impl From<std::net::TcpListener> for TcpListener {
 
 impl From<TcpListener> for std::net::TcpListener {
     /// Hands the listener back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called.
+    /// called or a `try_clone` of it is still open in spindle.
     fn from(listener: TcpListener) -> std::net::TcpListener {
         listener.source.into_inner()
     }

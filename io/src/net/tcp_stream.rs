@@ -530,7 +530,8 @@ impl From<std::net::TcpStream> for TcpStream {
 
 impl From<TcpStream> for std::net::TcpStream {
     /// Hands the stream back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called; the timeouts are already on the socket.
+    /// called or a `try_clone` of it is still open in spindle; the timeouts are already on
+    /// the socket.
     fn from(stream: TcpStream) -> std::net::TcpStream {
         stream.source.into_inner()
     }

@@ -677,7 +677,7 @@ impl From<std::net::UdpSocket> for UdpSocket {
 
 impl From<UdpSocket> for std::net::UdpSocket {
     /// Hands the socket back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called.
+    /// called or a `try_clone` of it is still open in spindle.
     fn from(socket: UdpSocket) -> std::net::UdpSocket {
         socket.source.into_inner()
     }

@@ -608,7 +608,7 @@ impl From<std::os::unix::net::UnixDatagram> for UnixDatagram {
 
 impl From<UnixDatagram> for std::os::unix::net::UnixDatagram {
     /// Hands the socket back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called.
+    /// called or a `try_clone` of it is still open in spindle.
     fn from(socket: UnixDatagram) -> std::os::unix::net::UnixDatagram {
         socket.source.into_inner()
     }

@@ -285,7 +285,7 @@ impl From<std::os::unix::net::UnixListener> for UnixListener {
 
 impl From<UnixListener> for std::os::unix::net::UnixListener {
     /// Hands the listener back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called.
+    /// called or a `try_clone` of it is still open in spindle.
     fn from(listener: UnixListener) -> std::os::unix::net::UnixListener {
         listener.source.into_inner()
     }

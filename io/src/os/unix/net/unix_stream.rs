@@ -479,7 +479,7 @@ impl From<std::os::unix::net::UnixStream> for UnixStream {
 
 impl From<UnixStream> for std::os::unix::net::UnixStream {
     /// Hands the stream back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called.
+    /// called or a `try_clone` of it is still open in spindle.
     fn from(stream: UnixStream) -> std::os::unix::net::UnixStream {
         stream.source.into_inner()
     }
