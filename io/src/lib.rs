@@ -14,14 +14,15 @@
 //! the timeout; try again.
 //!
 //! ```
-//! use spindle_io::net::{TcpListener, TcpStream};
+//! # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+//! use spindle::net::{TcpListener, TcpStream};
 //! use std::io::{Read, Write};
 //!
 //! # fn main() -> std::io::Result<()> {
-//! spindle_core::run(|| -> std::io::Result<()> {
+//! spindle::run(|| -> std::io::Result<()> {
 //!     let listener = TcpListener::bind("127.0.0.1:0")?;
 //!     let addr = listener.local_addr()?;
-//!     let server = spindle_core::fiber::spawn(move || -> std::io::Result<()> {
+//!     let server = spindle::fiber::spawn(move || -> std::io::Result<()> {
 //!         let (mut stream, _) = listener.accept()?;
 //!         let mut buf = [0; 5];
 //!         stream.read_exact(&mut buf)?;

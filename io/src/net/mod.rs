@@ -7,7 +7,8 @@
 //! `use std::net::…` to `use spindle::net::…` is the whole port.
 //!
 //! ```
-//! use spindle_io::net::{Shutdown, TcpListener, TcpStream};
+//! # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+//! use spindle::net::{Shutdown, TcpListener, TcpStream};
 //! use std::io::{Read, Write};
 //!
 //! # fn main() -> std::io::Result<()> {

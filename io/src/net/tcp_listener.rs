@@ -20,7 +20,8 @@ use crate::sys;
 /// # Examples
 ///
 /// ```no_run
-/// use spindle_io::net::{TcpListener, TcpStream};
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// use spindle::net::{TcpListener, TcpStream};
 /// use std::io::{Read, Write};
 ///
 /// fn handle(mut stream: TcpStream) -> std::io::Result<()> {
@@ -34,11 +35,11 @@ use crate::sys;
 ///     }
 /// }
 ///
-/// spindle_core::run(|| -> std::io::Result<()> {
+/// spindle::run(|| -> std::io::Result<()> {
 ///     let listener = TcpListener::bind("127.0.0.1:7000")?;
 ///     for stream in listener.incoming() {
 ///         let stream = stream?;
-///         spindle_core::fiber::spawn(move || handle(stream));
+///         spindle::fiber::spawn(move || handle(stream));
 ///     }
 ///     Ok(())
 /// })?;
@@ -49,8 +50,9 @@ use crate::sys;
 /// [`socket2`](https://docs.rs/socket2) before the listener is handed over:
 ///
 /// ```
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
 /// use socket2::{Domain, Socket, Type};
-/// use spindle_io::net::TcpListener;
+/// use spindle::net::TcpListener;
 /// use std::net::SocketAddr;
 ///
 /// # fn main() -> std::io::Result<()> {
@@ -91,7 +93,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::TcpListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::TcpListener;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// assert!(listener.local_addr().unwrap().ip().is_loopback());
@@ -113,7 +116,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{Ipv4Addr, TcpListener};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{Ipv4Addr, TcpListener};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// assert_eq!(listener.local_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
@@ -132,7 +136,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::TcpListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::TcpListener;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let clone = listener.try_clone().unwrap();
@@ -158,7 +163,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -184,7 +190,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -204,7 +211,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::TcpListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::TcpListener;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// listener.set_ttl(100).unwrap();
@@ -236,7 +244,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::TcpListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::TcpListener;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// assert!(listener.take_error().unwrap().is_none());
@@ -255,7 +264,8 @@ impl TcpListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::TcpListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::TcpListener;
     /// use std::io::ErrorKind;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();

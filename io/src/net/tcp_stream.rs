@@ -20,7 +20,8 @@ use crate::source::{Direction, Source};
 /// # Examples
 ///
 /// ```
-/// use spindle_io::net::{TcpListener, TcpStream};
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// use spindle::net::{TcpListener, TcpStream};
 /// use std::io::{Read, Write};
 ///
 /// # fn main() -> std::io::Result<()> {
@@ -39,7 +40,8 @@ use crate::source::{Direction, Source};
 /// [`socket2::SockRef`](https://docs.rs/socket2), since `TcpStream` implements [`AsFd`]:
 ///
 /// ```
-/// # use spindle_io::net::{TcpListener, TcpStream};
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// # use spindle::net::{TcpListener, TcpStream};
 /// # let listener = TcpListener::bind("127.0.0.1:0").unwrap();
 /// # let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
 /// socket2::SockRef::from(&stream).set_recv_buffer_size(1 << 20).unwrap();
@@ -67,7 +69,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     /// use std::io::ErrorKind;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -91,7 +94,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     /// use std::time::Duration;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -119,7 +123,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -138,7 +143,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{Ipv4Addr, TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{Ipv4Addr, TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -157,7 +163,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{Shutdown, TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{Shutdown, TcpListener, TcpStream};
     /// use std::io::Read;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -180,7 +187,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -204,7 +212,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     /// use std::io::{ErrorKind, Read};
     /// use std::time::Duration;
     ///
@@ -230,7 +239,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     /// use std::time::Duration;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -253,7 +263,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -286,7 +297,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     /// use std::io::{Read, Write};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -311,7 +323,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -344,7 +357,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -377,7 +391,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     /// let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -397,7 +412,8 @@ impl TcpStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::{TcpListener, TcpStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{TcpListener, TcpStream};
     /// use std::io::{ErrorKind, Read};
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -19,7 +19,8 @@ use crate::source::{Direction, Source};
 /// # Examples
 ///
 /// ```
-/// use spindle_io::net::UdpSocket;
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// use spindle::net::UdpSocket;
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let a = UdpSocket::bind("127.0.0.1:0")?;
@@ -57,7 +58,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     ///
     /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     /// assert_ne!(socket.local_addr().unwrap().port(), 0);
@@ -95,7 +97,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     ///
     /// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -136,7 +139,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// assert!(a.peer_addr().is_err());
@@ -169,7 +173,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     ///
     /// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let b = a.try_clone().unwrap();
@@ -192,7 +197,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     /// use std::io::ErrorKind;
     /// use std::time::Duration;
     ///
@@ -216,7 +222,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     /// use std::time::Duration;
     ///
     /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -239,7 +246,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// assert_eq!(socket.read_timeout().unwrap(), None);
@@ -270,7 +278,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// socket.set_broadcast(true).unwrap();
@@ -302,7 +311,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// socket.set_multicast_loop_v4(false).unwrap();
@@ -334,7 +344,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// socket.set_multicast_ttl_v4(8).unwrap();
@@ -366,7 +377,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```no_run
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("[::1]:0").unwrap();
         /// socket.set_multicast_loop_v6(false).unwrap();
@@ -398,7 +410,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// socket.set_ttl(42).unwrap();
@@ -430,7 +443,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```no_run
-    /// use spindle_io::net::{Ipv4Addr, UdpSocket};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{Ipv4Addr, UdpSocket};
     ///
     /// let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
     /// let group = Ipv4Addr::new(239, 255, 0, 1);
@@ -452,7 +466,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```no_run
-    /// use spindle_io::net::{Ipv6Addr, UdpSocket};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::{Ipv6Addr, UdpSocket};
     ///
     /// let socket = UdpSocket::bind("[::]:0").unwrap();
     /// let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x1234);
@@ -507,7 +522,8 @@ impl UdpSocket {
         /// # Examples
         ///
         /// ```
-        /// use spindle_io::net::UdpSocket;
+        /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+        /// use spindle::net::UdpSocket;
         ///
         /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         /// assert!(socket.take_error().unwrap().is_none());
@@ -525,7 +541,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     ///
     /// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -576,7 +593,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     ///
     /// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     /// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -600,7 +618,8 @@ impl UdpSocket {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::net::UdpSocket;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::UdpSocket;
     /// use std::io::ErrorKind;
     ///
     /// let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -5,7 +5,8 @@
 //! blocks the thread outside one. [`SocketAddr`] is `std`'s own.
 //!
 //! ```
-//! use spindle_io::os::unix::net::UnixStream;
+//! # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+//! use spindle::os::unix::net::UnixStream;
 //! use std::io::{Read, Write};
 //!
 //! # fn main() -> std::io::Result<()> {

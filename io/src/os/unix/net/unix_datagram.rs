@@ -23,7 +23,8 @@ const MAX_SEND_TO_PAUSE: Duration = Duration::from_millis(10);
 /// # Examples
 ///
 /// ```
-/// use spindle_io::os::unix::net::UnixDatagram;
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// use spindle::os::unix::net::UnixDatagram;
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let dir = tempfile::tempdir()?;
@@ -75,7 +76,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let a = UnixDatagram::bind(dir.path().join("a")).unwrap();
@@ -112,7 +114,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let (a, b) = UnixDatagram::pair().unwrap();
     /// a.send(b"one").unwrap();
@@ -137,7 +140,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let server = UnixDatagram::bind(dir.path().join("s")).unwrap();
@@ -159,7 +163,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let server = UnixDatagram::bind(dir.path().join("s")).unwrap();
@@ -181,7 +186,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
     /// let clone = a.try_clone().unwrap();
@@ -302,7 +308,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let server = UnixDatagram::bind(dir.path().join("s")).unwrap();
@@ -385,7 +392,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     /// use std::io::ErrorKind;
     /// use std::time::{Duration, Instant};
     ///
@@ -408,7 +416,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     /// use std::time::{Duration, Instant};
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
@@ -430,7 +439,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
     /// assert_eq!(a.read_timeout().unwrap(), None);
@@ -462,7 +472,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     /// use std::io::ErrorKind;
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
@@ -488,7 +499,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
     /// assert!(a.take_error().unwrap().is_none());
@@ -506,7 +518,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     /// use std::net::Shutdown;
     ///
     /// let (a, _b) = UnixDatagram::pair().unwrap();
@@ -530,7 +543,8 @@ impl UnixDatagram {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixDatagram;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixDatagram;
     ///
     /// let (a, b) = UnixDatagram::pair().unwrap();
     /// a.send(b"abc").unwrap();

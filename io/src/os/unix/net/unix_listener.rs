@@ -15,15 +15,16 @@ use crate::sys;
 /// # Examples
 ///
 /// ```
-/// use spindle_io::os::unix::net::{UnixListener, UnixStream};
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// use spindle::os::unix::net::{UnixListener, UnixStream};
 /// use std::io::{Read, Write};
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("echo.sock");
-/// spindle_core::run(move || -> std::io::Result<()> {
+/// spindle::run(move || -> std::io::Result<()> {
 ///     let listener = UnixListener::bind(&path)?;
-///     spindle_core::fiber::spawn(move || -> std::io::Result<()> {
+///     spindle::fiber::spawn(move || -> std::io::Result<()> {
 ///         for stream in listener.incoming().take(1) {
 ///             let mut stream = stream?;
 ///             let mut buf = [0; 4];
@@ -84,7 +85,8 @@ impl UnixListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixListener;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let first = UnixListener::bind(dir.path().join("a")).unwrap();
@@ -125,7 +127,8 @@ impl UnixListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixListener;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let listener = UnixListener::bind(dir.path().join("s")).unwrap();
@@ -162,7 +165,8 @@ impl UnixListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixListener;
     /// use std::io::ErrorKind;
     ///
     /// let dir = tempfile::tempdir().unwrap();
@@ -189,7 +193,8 @@ impl UnixListener {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixListener;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixListener;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let listener = UnixListener::bind(dir.path().join("s")).unwrap();

@@ -24,7 +24,8 @@ use crate::sys;
 /// # Examples
 ///
 /// ```
-/// use spindle_io::os::unix::net::{UnixListener, UnixStream};
+/// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+/// use spindle::os::unix::net::{UnixListener, UnixStream};
 /// use std::io::{Read, Write};
 ///
 /// # fn main() -> std::io::Result<()> {
@@ -107,7 +108,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::{UnixListener, UnixStream};
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::{UnixListener, UnixStream};
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let listener = UnixListener::bind(dir.path().join("sock")).unwrap();
@@ -148,7 +150,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     ///
     /// let (a, _b) = UnixStream::pair().unwrap();
     /// let clone = a.try_clone().unwrap();
@@ -170,7 +173,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     ///
     /// let (a, _b) = UnixStream::pair().unwrap();
     /// assert!(a.local_addr().unwrap().is_unnamed());
@@ -202,7 +206,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     /// use std::io::{ErrorKind, Read};
     /// use std::time::Duration;
     ///
@@ -226,7 +231,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     /// use std::time::Duration;
     ///
     /// let (a, _b) = UnixStream::pair().unwrap();
@@ -248,7 +254,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     ///
     /// let (a, _b) = UnixStream::pair().unwrap();
     /// assert_eq!(a.read_timeout().unwrap(), None);
@@ -280,7 +287,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     /// use std::io::{ErrorKind, Read};
     ///
     /// let (mut a, _b) = UnixStream::pair().unwrap();
@@ -307,7 +315,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     ///
     /// let (a, _b) = UnixStream::pair().unwrap();
     /// assert!(a.take_error().unwrap().is_none());
@@ -325,7 +334,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     /// use std::io::Read;
     /// use std::net::Shutdown;
     ///
@@ -346,7 +356,8 @@ impl UnixStream {
     /// # Examples
     ///
     /// ```
-    /// use spindle_io::os::unix::net::UnixStream;
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::os::unix::net::UnixStream;
     /// use std::io::Write;
     ///
     /// let (mut a, b) = UnixStream::pair().unwrap();
