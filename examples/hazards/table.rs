@@ -14,7 +14,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn ns(v: f64) -> String {
-    if v >= 10_000.0 {
+    if v >= 1_000.0 {
         format!("{:.1} µs", v / 1e3)
     } else {
         format!("{v:.0} ns")
