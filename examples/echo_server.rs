@@ -41,11 +41,22 @@ fn serve(addr: &str) -> io::Result<()> {
         match listener.accept() {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
-                fiber::spawn(move || {
-                    if let Err(e) = handle(stream) {
-                        eprintln!("echo_server: connection {peer}: {e}");
-                    }
-                });
+                // A named fiber, so stall and panic reports say which connection; and
+                // `Builder::spawn` reports a failure (no memory for a stack) as an error
+                // for this connection instead of panicking the accept loop.
+                let spawned = fiber::Builder::new()
+                    .name(format!("conn {peer}"))
+                    .spawn(move || {
+                        if let Err(e) = handle(stream) {
+                            eprintln!("echo_server: connection {peer}: {e}");
+                        }
+                    });
+                if let Err(e) = spawned {
+                    eprintln!("echo_server: connection {peer} dropped: {e}");
+                }
+                // Under a burst of connections `accept` never has to wait, so this loop would
+                // hold the thread until the burst ends; let the served fibers run in between.
+                fiber::yield_now();
             }
             Err(e) if out_of_descriptors(&e) => {
                 eprintln!("echo_server: accept: {e}; retrying in {backoff:?}");
