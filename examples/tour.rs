@@ -194,7 +194,8 @@ fn echo_demo() {
     );
     println!(
         "   server runtime: {} fibers spawned, {} switches, {} reactor polls; \
-         stall reports on either side: {}",
+         stall reports on either side: {} (on a busy machine, the OS preempting a thread \
+         for over 10 ms counts too)",
         server.fibers_spawned,
         server.switches,
         server.reactor_polls,
