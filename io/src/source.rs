@@ -277,3 +277,149 @@ impl<T: AsFd + fmt::Debug> fmt::Debug for Source<T> {
         self.io.fmt(f)
     }
 }
+
+/// The conversions every socket type shares with its `std` twin: `Debug`, `AsFd`, `AsRawFd`,
+/// `FromRawFd`, `IntoRawFd`, `From<OwnedFd>`, `From<$ty> for OwnedFd` and the way back to
+/// `std`. `From<std type>` stays with each type: what it carries over differs.
+macro_rules! socket_traits {
+    ($ty:ident, $std:ty) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.source.fmt(f)
+            }
+        }
+
+        impl ::std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                self.source.as_fd()
+            }
+        }
+
+        impl ::std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::AsRawFd::as_raw_fd(&self.source.as_fd())
+            }
+        }
+
+        impl ::std::os::fd::FromRawFd for $ty {
+            /// # Safety
+            ///
+            /// `fd` must be an open socket of the right kind that the caller owns and gives
+            /// up.
+            unsafe fn from_raw_fd(fd: ::std::os::fd::RawFd) -> $ty {
+                // SAFETY: the caller upholds `from_raw_fd`'s contract: `fd` is an open socket
+                // of this kind that it owns and gives up.
+                <$ty>::from(unsafe { <$std as ::std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+
+        impl ::std::os::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::IntoRawFd::into_raw_fd(<$std>::from(self))
+            }
+        }
+
+        impl From<::std::os::fd::OwnedFd> for $ty {
+            fn from(fd: ::std::os::fd::OwnedFd) -> $ty {
+                <$ty>::from(<$std>::from(fd))
+            }
+        }
+
+        impl From<$ty> for ::std::os::fd::OwnedFd {
+            fn from(socket: $ty) -> ::std::os::fd::OwnedFd {
+                <$std>::from(socket).into()
+            }
+        }
+
+        impl From<$ty> for $std {
+            /// Hands the socket back to `std`, in blocking mode unless `set_nonblocking(true)`
+            /// was called or a `try_clone` of it is still open in spindle; its timeouts are
+            /// already on the socket.
+            fn from(socket: $ty) -> $std {
+                socket.source.into_inner()
+            }
+        }
+    };
+}
+pub(crate) use socket_traits;
+
+/// `Read` and `Write` for a stream socket and for a shared reference to it, each call one
+/// try of the system call and, on `WouldBlock`, a wait on the reactor (see [`Source::do_io`]).
+macro_rules! stream_read_write {
+    ($ty:ident) => {
+        impl ::std::io::Read for &$ty {
+            #[inline]
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                self.source.do_io($crate::source::Direction::Read, |mut s| {
+                    ::std::io::Read::read(&mut s, &mut *buf)
+                })
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [::std::io::IoSliceMut<'_>],
+            ) -> ::std::io::Result<usize> {
+                self.source.do_io($crate::source::Direction::Read, |mut s| {
+                    ::std::io::Read::read_vectored(&mut s, &mut *bufs)
+                })
+            }
+        }
+
+        impl ::std::io::Write for &$ty {
+            #[inline]
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                self.source
+                    .do_io($crate::source::Direction::Write, |mut s| {
+                        ::std::io::Write::write(&mut s, buf)
+                    })
+            }
+
+            fn write_vectored(
+                &mut self,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::io::Result<usize> {
+                self.source
+                    .do_io($crate::source::Direction::Write, |mut s| {
+                        ::std::io::Write::write_vectored(&mut s, bufs)
+                    })
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl ::std::io::Read for $ty {
+            #[inline]
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                ::std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [::std::io::IoSliceMut<'_>],
+            ) -> ::std::io::Result<usize> {
+                ::std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl ::std::io::Write for $ty {
+            #[inline]
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                ::std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(
+                &mut self,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::io::Result<usize> {
+                ::std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_read_write;

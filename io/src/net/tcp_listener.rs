@@ -1,9 +1,8 @@
 //! [`TcpListener`]: `std::net::TcpListener` whose `accept` parks the fiber.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
 
 use crate::dns::ToSocketAddrs;
 use crate::net::{TcpStream, addr};
@@ -294,51 +293,7 @@ impl<'a> Iterator for Incoming<'a> {
 
 impl std::iter::FusedIterator for Incoming<'_> {}
 
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.source.fmt(f)
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.source.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.source.as_fd().as_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpListener {
-    /// # Safety
-    ///
-    /// `fd` must be an open, listening TCP socket that the caller owns and gives up.
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpListener {
-        // SAFETY: the caller upholds `from_raw_fd`'s contract: `fd` is open and owned.
-        TcpListener::from(unsafe { std::net::TcpListener::from_raw_fd(fd) })
-    }
-}
-
-impl IntoRawFd for TcpListener {
-    fn into_raw_fd(self) -> RawFd {
-        std::net::TcpListener::from(self).into_raw_fd()
-    }
-}
-
-impl From<OwnedFd> for TcpListener {
-    fn from(fd: OwnedFd) -> TcpListener {
-        TcpListener::from(std::net::TcpListener::from(fd))
-    }
-}
-
-impl From<TcpListener> for OwnedFd {
-    fn from(listener: TcpListener) -> OwnedFd {
-        std::net::TcpListener::from(listener).into()
-    }
-}
+crate::source::socket_traits!(TcpListener, std::net::TcpListener);
 
 impl From<std::net::TcpListener> for TcpListener {
     /// Takes over a `std` listener: it keeps its non-blocking setting and is switched to
@@ -347,13 +302,5 @@ impl From<std::net::TcpListener> for TcpListener {
         TcpListener {
             source: Source::adopt(listener, None, None),
         }
-    }
-}
-
-impl From<TcpListener> for std::net::TcpListener {
-    /// Hands the listener back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called or a `try_clone` of it is still open in spindle.
-    fn from(listener: TcpListener) -> std::net::TcpListener {
-        listener.source.into_inner()
     }
 }

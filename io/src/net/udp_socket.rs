@@ -1,9 +1,8 @@
 //! [`UdpSocket`]: `std::net::UdpSocket` whose sends and receives park the fiber.
 
-use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::dns::ToSocketAddrs;
@@ -638,49 +637,7 @@ impl UdpSocket {
     }
 }
 
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.source.fmt(f)
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.source.as_fd()
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.source.as_fd().as_raw_fd()
-    }
-}
-
-impl FromRawFd for UdpSocket {
-    unsafe fn from_raw_fd(fd: RawFd) -> UdpSocket {
-        // SAFETY: the caller upholds `from_raw_fd`'s contract: `fd` is an open socket it owns
-        // and gives up.
-        UdpSocket::from(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
-    }
-}
-
-impl IntoRawFd for UdpSocket {
-    fn into_raw_fd(self) -> RawFd {
-        std::net::UdpSocket::from(self).into_raw_fd()
-    }
-}
-
-impl From<OwnedFd> for UdpSocket {
-    fn from(fd: OwnedFd) -> UdpSocket {
-        UdpSocket::from(std::net::UdpSocket::from(fd))
-    }
-}
-
-impl From<UdpSocket> for OwnedFd {
-    fn from(socket: UdpSocket) -> OwnedFd {
-        std::net::UdpSocket::from(socket).into()
-    }
-}
+crate::source::socket_traits!(UdpSocket, std::net::UdpSocket);
 
 impl From<std::net::UdpSocket> for UdpSocket {
     /// Takes over a `std` socket: its timeouts and non-blocking setting carry over, and it is
@@ -691,13 +648,5 @@ impl From<std::net::UdpSocket> for UdpSocket {
         UdpSocket {
             source: Source::adopt(socket, read, write),
         }
-    }
-}
-
-impl From<UdpSocket> for std::net::UdpSocket {
-    /// Hands the socket back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called or a `try_clone` of it is still open in spindle.
-    fn from(socket: UdpSocket) -> std::net::UdpSocket {
-        socket.source.into_inner()
     }
 }

@@ -1,10 +1,9 @@
 //! [`UnixDatagram`]: `std::os::unix::net::UnixDatagram` whose sends and receives park the
 //! fiber.
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -564,49 +563,7 @@ impl UnixDatagram {
     }
 }
 
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.source.fmt(f)
-    }
-}
-
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.source.as_fd()
-    }
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.source.as_fd().as_raw_fd()
-    }
-}
-
-impl FromRawFd for UnixDatagram {
-    unsafe fn from_raw_fd(fd: RawFd) -> UnixDatagram {
-        // SAFETY: the caller upholds `from_raw_fd`'s contract: `fd` is an open socket it owns
-        // and gives up.
-        UnixDatagram::from(unsafe { std::os::unix::net::UnixDatagram::from_raw_fd(fd) })
-    }
-}
-
-impl IntoRawFd for UnixDatagram {
-    fn into_raw_fd(self) -> RawFd {
-        std::os::unix::net::UnixDatagram::from(self).into_raw_fd()
-    }
-}
-
-impl From<OwnedFd> for UnixDatagram {
-    fn from(fd: OwnedFd) -> UnixDatagram {
-        UnixDatagram::from(std::os::unix::net::UnixDatagram::from(fd))
-    }
-}
-
-impl From<UnixDatagram> for OwnedFd {
-    fn from(socket: UnixDatagram) -> OwnedFd {
-        std::os::unix::net::UnixDatagram::from(socket).into()
-    }
-}
+crate::source::socket_traits!(UnixDatagram, std::os::unix::net::UnixDatagram);
 
 impl From<std::os::unix::net::UnixDatagram> for UnixDatagram {
     /// Takes over a `std` socket: its timeouts and non-blocking setting carry over, and it is
@@ -617,13 +574,5 @@ impl From<std::os::unix::net::UnixDatagram> for UnixDatagram {
         UnixDatagram {
             source: Source::adopt(socket, read, write),
         }
-    }
-}
-
-impl From<UnixDatagram> for std::os::unix::net::UnixDatagram {
-    /// Hands the socket back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called or a `try_clone` of it is still open in spindle.
-    fn from(socket: UnixDatagram) -> std::os::unix::net::UnixDatagram {
-        socket.source.into_inner()
     }
 }

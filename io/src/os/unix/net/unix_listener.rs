@@ -1,8 +1,7 @@
 //! [`UnixListener`]: `std::os::unix::net::UnixListener` whose `accept` parks the fiber.
 
-use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
@@ -234,49 +233,7 @@ impl<'a> IntoIterator for &'a UnixListener {
     }
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.source.fmt(f)
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.source.as_fd()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.source.as_fd().as_raw_fd()
-    }
-}
-
-impl FromRawFd for UnixListener {
-    unsafe fn from_raw_fd(fd: RawFd) -> UnixListener {
-        // SAFETY: the caller upholds `from_raw_fd`'s contract: `fd` is an open socket it owns
-        // and gives up.
-        UnixListener::from(unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) })
-    }
-}
-
-impl IntoRawFd for UnixListener {
-    fn into_raw_fd(self) -> RawFd {
-        std::os::unix::net::UnixListener::from(self).into_raw_fd()
-    }
-}
-
-impl From<OwnedFd> for UnixListener {
-    fn from(fd: OwnedFd) -> UnixListener {
-        UnixListener::from(std::os::unix::net::UnixListener::from(fd))
-    }
-}
-
-impl From<UnixListener> for OwnedFd {
-    fn from(listener: UnixListener) -> OwnedFd {
-        std::os::unix::net::UnixListener::from(listener).into()
-    }
-}
+crate::source::socket_traits!(UnixListener, std::os::unix::net::UnixListener);
 
 impl From<std::os::unix::net::UnixListener> for UnixListener {
     /// Takes over a `std` listener: it keeps its non-blocking setting and is switched to
@@ -285,13 +242,5 @@ impl From<std::os::unix::net::UnixListener> for UnixListener {
         UnixListener {
             source: Source::adopt(listener, None, None),
         }
-    }
-}
-
-impl From<UnixListener> for std::os::unix::net::UnixListener {
-    /// Hands the listener back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called or a `try_clone` of it is still open in spindle.
-    fn from(listener: UnixListener) -> std::os::unix::net::UnixListener {
-        listener.source.into_inner()
     }
 }

@@ -1,10 +1,9 @@
 //! [`UnixStream`]: `std::os::unix::net::UnixStream` whose reads, writes and connects park the
 //! fiber.
 
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -377,104 +376,9 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .do_io(Direction::Read, |mut s| s.read(&mut *buf))
-    }
+crate::source::stream_read_write!(UnixStream);
 
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.source
-            .do_io(Direction::Read, |mut s| s.read_vectored(&mut *bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source.do_io(Direction::Write, |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.source
-            .do_io(Direction::Write, |mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.source.fmt(f)
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.source.as_fd()
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.source.as_fd().as_raw_fd()
-    }
-}
-
-impl FromRawFd for UnixStream {
-    unsafe fn from_raw_fd(fd: RawFd) -> UnixStream {
-        // SAFETY: the caller upholds `from_raw_fd`'s contract: `fd` is an open socket it owns
-        // and gives up.
-        UnixStream::from(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
-    }
-}
-
-impl IntoRawFd for UnixStream {
-    fn into_raw_fd(self) -> RawFd {
-        std::os::unix::net::UnixStream::from(self).into_raw_fd()
-    }
-}
-
-impl From<OwnedFd> for UnixStream {
-    fn from(fd: OwnedFd) -> UnixStream {
-        UnixStream::from(std::os::unix::net::UnixStream::from(fd))
-    }
-}
-
-impl From<UnixStream> for OwnedFd {
-    fn from(stream: UnixStream) -> OwnedFd {
-        std::os::unix::net::UnixStream::from(stream).into()
-    }
-}
+crate::source::socket_traits!(UnixStream, std::os::unix::net::UnixStream);
 
 impl From<std::os::unix::net::UnixStream> for UnixStream {
     /// Takes over a `std` stream: its timeouts and non-blocking setting carry over, and it is
@@ -485,14 +389,6 @@ impl From<std::os::unix::net::UnixStream> for UnixStream {
         UnixStream {
             source: Source::adopt(stream, read, write),
         }
-    }
-}
-
-impl From<UnixStream> for std::os::unix::net::UnixStream {
-    /// Hands the stream back to `std`, in blocking mode unless `set_nonblocking(true)` was
-    /// called or a `try_clone` of it is still open in spindle.
-    fn from(stream: UnixStream) -> std::os::unix::net::UnixStream {
-        stream.source.into_inner()
     }
 }
 
