@@ -13,7 +13,7 @@ use crate::source::{Direction, Source};
 ///
 /// Reads and writes park the calling fiber until the socket is ready (inside a spindle
 /// runtime) or block the thread (outside one), so code written in the blocking style of
-/// `std` serves thousands of connections from one thread. [`Read`] and [`Write`] are
+/// `std` serves thousands of connections from one thread. [`Read`](std::io::Read) and [`Write`](std::io::Write) are
 /// implemented for `TcpStream` and `&TcpStream`, so one fiber may read while another writes.
 ///
 /// # Examples
@@ -287,7 +287,7 @@ impl TcpStream {
     }
 
     /// Receives data without removing it from the queue (`MSG_PEEK`), waiting for some to
-    /// arrive like [`read`](Read::read).
+    /// arrive like [`read`](std::io::Read::read).
     ///
     /// # Errors
     ///

@@ -17,7 +17,7 @@ use crate::sys;
 /// A connected Unix stream socket; the fiber-aware [`std::os::unix::net::UnixStream`].
 ///
 /// Reads and writes park the calling fiber until the socket is ready (inside a spindle
-/// runtime) or block the thread (outside one). [`Read`] and [`Write`] are implemented for
+/// runtime) or block the thread (outside one). [`Read`](std::io::Read) and [`Write`](std::io::Write) are implemented for
 /// `UnixStream` and `&UnixStream`.
 ///
 /// # Examples
