@@ -64,20 +64,24 @@ const MAX_INLINE_CLOSURE: usize = 1024;
 /// [`note_plain_thread`]): the parties that could wake a fiber from outside its scheduler.
 static PARTICIPANTS: AtomicUsize = AtomicUsize::new(0);
 
+struct Participant;
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        PARTICIPANTS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// Set once this thread has waited on spindle objects as a plain thread.
+    static PLAIN_PARTICIPANT: std::cell::OnceCell<Participant> = const { std::cell::OnceCell::new() };
+}
+
 /// Counts the calling plain thread as one that may wake fibers (it waits on spindle objects),
 /// until it exits.
 pub(crate) fn note_plain_thread() {
-    struct Participant;
-    impl Drop for Participant {
-        fn drop(&mut self) {
-            PARTICIPANTS.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    thread_local! {
-        static PARTICIPANT: std::cell::OnceCell<Participant> = const { std::cell::OnceCell::new() };
-    }
     // Ignore threads being torn down: they wake nobody any more.
-    let _ = PARTICIPANT.try_with(|p| {
+    let _ = PLAIN_PARTICIPANT.try_with(|p| {
         p.get_or_init(|| {
             PARTICIPANTS.fetch_add(1, Ordering::Relaxed);
             Participant
@@ -664,7 +668,12 @@ impl Scheduler {
     /// plain thread that has waited on spindle objects is alive, and user code holds no
     /// `Fiber` handle to a fiber of this scheduler.
     fn nobody_else_can_wake(&self) -> bool {
-        PARTICIPANTS.load(Ordering::Relaxed) == 1
+        // This thread may also have counted itself as a plain thread before it ran `run`;
+        // while it runs the scheduler it wakes nobody from outside.
+        let this_thread_as_plain = PLAIN_PARTICIPANT
+            .try_with(|p| usize::from(p.get().is_some()))
+            .unwrap_or(0);
+        PARTICIPANTS.load(Ordering::Relaxed) == 1 + this_thread_as_plain
             && self.shared.exported_handles.load(Ordering::Relaxed) == 0
     }
 

@@ -192,6 +192,23 @@ fn a_deadlock_is_reported_once_other_runtimes_have_ended() {
 }
 
 #[test]
+fn a_thread_that_waited_as_a_plain_thread_can_still_report_its_own_deadlock() {
+    if !in_child("a_thread_that_waited_as_a_plain_thread_can_still_report_its_own_deadlock") {
+        return;
+    }
+    // A plain-thread wait makes this thread a party that could wake fibers elsewhere...
+    fiber::park_timeout(Duration::from_millis(1));
+    // ...but while it runs a runtime itself, that must not hide the runtime's own deadlock.
+    let rt = Runtime::builder()
+        .deadlock_timeout(Some(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let err =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run(fiber::park))).unwrap_err();
+    assert!(panic_message(err).contains("spindle: deadlock"));
+}
+
+#[test]
 fn detection_can_be_turned_off() {
     let rt = Runtime::builder().deadlock_timeout(None).build().unwrap();
     // With no detection, a lone parked root would hang; unpark it from a timer instead and
