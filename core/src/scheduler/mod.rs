@@ -29,6 +29,13 @@
 //! leaves its thread). Another thread's `unpark` instead pushes the fiber onto
 //! [`SchedShared`]'s remote queue and, if the scheduler sleeps in the poller, wakes it.
 
+mod deadlock;
+mod run_queue;
+
+use deadlock::PARTICIPANTS;
+pub(crate) use deadlock::note_plain_thread;
+use run_queue::RunQueue;
+
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
@@ -39,7 +46,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::arch;
-use crate::blocking;
 use crate::fiber::{FiberShared, State};
 use crate::join::FiberRef;
 use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
@@ -59,35 +65,6 @@ static NEXT_SCHEDULER_ID: AtomicU32 = AtomicU32::new(1);
 
 /// A closure bigger than this is boxed instead of being written onto the fiber's stack.
 const MAX_INLINE_CLOSURE: usize = 1024;
-
-/// Runtimes running now, plus plain threads that have parked through spindle (see
-/// [`note_plain_thread`]): the parties that could wake a fiber from outside its scheduler.
-static PARTICIPANTS: AtomicUsize = AtomicUsize::new(0);
-
-struct Participant;
-
-impl Drop for Participant {
-    fn drop(&mut self) {
-        PARTICIPANTS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-thread_local! {
-    /// Set once this thread has waited on spindle objects as a plain thread.
-    static PLAIN_PARTICIPANT: std::cell::OnceCell<Participant> = const { std::cell::OnceCell::new() };
-}
-
-/// Counts the calling plain thread as one that may wake fibers (it waits on spindle objects),
-/// until it exits.
-pub(crate) fn note_plain_thread() {
-    // Ignore threads being torn down: they wake nobody any more.
-    let _ = PLAIN_PARTICIPANT.try_with(|p| {
-        p.get_or_init(|| {
-            PARTICIPANTS.fetch_add(1, Ordering::Relaxed);
-            Participant
-        });
-    });
-}
 
 /// Panic payload that unwinds fibers still alive when their runtime's root returns.
 #[derive(Debug)]
@@ -139,62 +116,6 @@ impl SchedShared {
         if self.sleeping.load(Ordering::SeqCst) {
             self.notifier.notify();
         }
-    }
-}
-
-/// A FIFO of runnable fibers, linked through each fiber's `next_runnable` cell: push and pop
-/// are a few plain loads and stores, with no allocation.
-#[derive(Debug)]
-struct RunQueue {
-    head: Cell<*const FiberShared>,
-    tail: Cell<*const FiberShared>,
-    len: Cell<usize>,
-}
-
-impl Default for RunQueue {
-    fn default() -> RunQueue {
-        RunQueue {
-            head: Cell::new(ptr::null()),
-            tail: Cell::new(ptr::null()),
-            len: Cell::new(0),
-        }
-    }
-}
-
-impl RunQueue {
-    /// Appends `f`, a fiber of `sched` that is in no queue.
-    #[inline]
-    fn push(&self, sched: &Scheduler, f: &FiberShared) {
-        f.local(sched).next_runnable.set(ptr::null());
-        match self.tail.get() {
-            // SAFETY: queued fibers are kept alive by `sched.fibers`.
-            tail if !tail.is_null() => unsafe { &*tail }.local(sched).next_runnable.set(f),
-            _ => self.head.set(f),
-        }
-        self.tail.set(f);
-        self.len.set(self.len.get() + 1);
-    }
-
-    /// Removes the oldest fiber.
-    #[inline]
-    fn pop(&self, sched: &Scheduler) -> Option<&FiberShared> {
-        let head = self.head.get();
-        if head.is_null() {
-            return None;
-        }
-        // SAFETY: queued fibers are kept alive by `sched.fibers`.
-        let head = unsafe { &*head };
-        let next = head.local(sched).next_runnable.get();
-        self.head.set(next);
-        if next.is_null() {
-            self.tail.set(ptr::null());
-        }
-        self.len.set(self.len.get() - 1);
-        Some(head)
-    }
-
-    fn len(&self) -> usize {
-        self.len.get()
     }
 }
 
@@ -650,54 +571,6 @@ impl Scheduler {
         {
             self.report_deadlock();
         }
-    }
-
-    /// Whether nothing in this scheduler can make a fiber runnable: none is, no timer is
-    /// armed, no fiber waits on an fd, no `unblock` job is in flight anywhere.
-    fn locally_stuck(&self) -> bool {
-        self.config.deadlock_timeout.is_some()
-            && !self.root_done.get()
-            && !self.shutting_down.get()
-            && self.run_queue.len() == 0
-            && self.timers.borrow().len() == 0
-            && self.reactor.borrow().waiting() == 0
-            && blocking::jobs_in_flight() == 0
-    }
-
-    /// Whether no one outside this scheduler could wake a fiber: no other runtime runs, no
-    /// plain thread that has waited on spindle objects is alive, and user code holds no
-    /// `Fiber` handle to a fiber of this scheduler.
-    fn nobody_else_can_wake(&self) -> bool {
-        // This thread may also have counted itself as a plain thread before it ran `run`;
-        // while it runs the scheduler it wakes nobody from outside.
-        let this_thread_as_plain = PLAIN_PARTICIPANT
-            .try_with(|p| usize::from(p.get().is_some()))
-            .unwrap_or(0);
-        PARTICIPANTS.load(Ordering::Relaxed) == 1 + this_thread_as_plain
-            && self.shared.exported_handles.load(Ordering::Relaxed) == 0
-    }
-
-    /// Writes the deadlock report and unwinds every fiber; `run` then panics with the report.
-    fn report_deadlock(&self) {
-        use std::fmt::Write;
-        let mut report = String::from(
-            "spindle: deadlock: every fiber of this runtime is parked and nothing can wake one \
-             (no runnable fiber, timer, I/O wait, unblock job, other thread or Fiber handle \
-             held by user code). Parked fibers:",
-        );
-        for (_, fiber) in self.fibers.borrow().iter() {
-            let f = fiber.shared();
-            let _ = write!(
-                report,
-                "\n  fiber '{}' ({}) spawned at {}: waits on {}",
-                f.name().unwrap_or("<unnamed>"),
-                f.id.as_u64(),
-                f.spawned_at,
-                f.local(self).wait.get()
-            );
-        }
-        *self.deadlock.borrow_mut() = Some(report);
-        self.begin_shutdown();
     }
 
     /// Marks every fiber cancelled and makes the parked ones runnable, so that each unwinds.
