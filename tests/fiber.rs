@@ -1,4 +1,4 @@
-//! The scheduler seen through the public API: order, parking, timers, shutdown, threads.
+//! The fiber API through the facade: order, parking, timers, shutdown, threads, locals, stats.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use spindle_core::fiber;
+use spindle::fiber;
 
 #[test]
 fn spawned_fibers_run_in_fifo_order() {
-    let order = spindle_core::run(|| {
+    let order = spindle::run(|| {
         let log = Rc::new(RefCell::new(Vec::new()));
         let handles: Vec<_> = (0..20)
             .map(|i| {
@@ -33,7 +33,7 @@ fn spawned_fibers_run_in_fifo_order() {
 
 #[test]
 fn yield_now_round_robins() {
-    let trace = spindle_core::run(|| {
+    let trace = spindle::run(|| {
         let trace = Rc::new(RefCell::new(String::new()));
         let hs: Vec<_> = ["a", "b", "c"]
             .into_iter()
@@ -55,7 +55,7 @@ fn yield_now_round_robins() {
 
 #[test]
 fn join_returns_values_and_panics() {
-    spindle_core::run(|| {
+    spindle::run(|| {
         assert_eq!(
             fiber::spawn(|| String::from("value")).join().unwrap(),
             "value"
@@ -74,7 +74,7 @@ fn root_panic_resumes_on_the_caller_after_unwinding_others() {
     let dropped = Arc::new(AtomicBool::new(false));
     let d = dropped.clone();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        spindle_core::run(move || {
+        spindle::run(move || {
             struct Flag(Arc<AtomicBool>);
             impl Drop for Flag {
                 fn drop(&mut self) {
@@ -105,7 +105,7 @@ fn leftover_fibers_are_unwound_when_the_root_returns() {
     let d = drops.clone();
     let ran_after_root = Arc::new(AtomicBool::new(false));
     let r = ran_after_root.clone();
-    spindle_core::run(move || {
+    spindle::run(move || {
         struct Count(Arc<AtomicUsize>);
         impl Drop for Count {
             fn drop(&mut self) {
@@ -155,7 +155,7 @@ fn leftover_fibers_are_unwound_when_the_root_returns() {
 
 #[test]
 fn timers_fire_in_deadline_order() {
-    let order = spindle_core::run(|| {
+    let order = spindle::run(|| {
         let log = Rc::new(RefCell::new(Vec::new()));
         let delays = [50u64, 10, 40, 20, 30, 0];
         let hs: Vec<_> = delays
@@ -176,7 +176,7 @@ fn timers_fire_in_deadline_order() {
 
 #[test]
 fn a_thousand_concurrent_sleeps_overlap() {
-    let elapsed = spindle_core::run(|| {
+    let elapsed = spindle::run(|| {
         let start = Instant::now();
         let hs: Vec<_> = (0..1000)
             .map(|_| fiber::spawn(|| fiber::sleep(Duration::from_millis(100))))
@@ -191,7 +191,7 @@ fn a_thousand_concurrent_sleeps_overlap() {
 
 #[test]
 fn sleep_until_a_past_deadline_returns_at_once() {
-    spindle_core::run(|| {
+    spindle::run(|| {
         let before = Instant::now();
         fiber::sleep_until(before - Duration::from_millis(5));
         fiber::sleep(Duration::ZERO);
@@ -200,7 +200,7 @@ fn sleep_until_a_past_deadline_returns_at_once() {
 
 #[test]
 fn park_token_and_park_timeout() {
-    spindle_core::run(|| {
+    spindle::run(|| {
         // An unpark before park makes park return at once.
         fiber::current().unpark();
         fiber::park();
@@ -225,7 +225,7 @@ fn park_token_and_park_timeout() {
 #[test]
 fn plain_threads_unpark_parked_fibers() {
     const ROUNDS: usize = 2000;
-    let woken = spindle_core::run(|| {
+    let woken = spindle::run(|| {
         let me = fiber::current();
         let flag = Arc::new(AtomicUsize::new(0));
         let f = flag.clone();
@@ -268,7 +268,7 @@ fn plain_threads_unpark_parked_fibers() {
 
 #[test]
 fn fiber_handles_unpark_from_many_threads_at_once() {
-    spindle_core::run(|| {
+    spindle::run(|| {
         let counter = Arc::new(AtomicUsize::new(0));
         let waiter = fiber::current();
         let threads: Vec<_> = (0..4)
@@ -295,7 +295,7 @@ fn two_runtimes_on_two_threads() {
     let threads: Vec<_> = (0..2u64)
         .map(|t| {
             std::thread::spawn(move || {
-                spindle_core::run(move || {
+                spindle::run(move || {
                     let hs: Vec<_> = (0..100u64)
                         .map(|i| {
                             fiber::spawn(move || {
@@ -315,7 +315,7 @@ fn two_runtimes_on_two_threads() {
 
 #[test]
 fn names_ids_and_current() {
-    spindle_core::run(|| {
+    spindle::run(|| {
         assert_eq!(fiber::current().name(), Some("main"));
         let h = fiber::Builder::new()
             .name("worker".into())
@@ -363,8 +363,8 @@ fn outside_a_runtime_functions_behave_like_std() {
 
 #[test]
 fn nested_run_panics_with_a_clear_message() {
-    spindle_core::run(|| {
-        let err = std::panic::catch_unwind(|| spindle_core::run(|| ())).unwrap_err();
+    spindle::run(|| {
+        let err = std::panic::catch_unwind(|| spindle::run(|| ())).unwrap_err();
         let msg = err
             .downcast::<&str>()
             .map(|s| s.to_string())
@@ -375,7 +375,7 @@ fn nested_run_panics_with_a_clear_message() {
 
 #[test]
 fn join_handle_joined_from_a_plain_thread() {
-    spindle_core::run(|| {
+    spindle::run(|| {
         let h = fiber::spawn(|| {
             fiber::sleep(Duration::from_millis(20));
             7u32
@@ -398,11 +398,11 @@ fn fiber_locals_are_per_fiber_and_dropped_at_exit() {
             DROPS.with(|d| d.set(d.get() + 1));
         }
     }
-    spindle_core::fiber_local! {
+    spindle::fiber_local! {
         static VALUE: RefCell<Noisy> = RefCell::new(Noisy(0));
         static OTHER: Cell<u8> = Cell::new(9);
     }
-    spindle_core::run(|| {
+    spindle::run(|| {
         VALUE.with_borrow_mut(|v| v.0 = 1);
         let hs: Vec<_> = (2..6)
             .map(|i| {
@@ -425,16 +425,16 @@ fn fiber_locals_are_per_fiber_and_dropped_at_exit() {
 
 #[test]
 fn stats_count_what_happened() {
-    spindle_core::run(|| {
-        let before = spindle_core::stats().unwrap();
+    spindle::run(|| {
+        let before = spindle::stats().unwrap();
         fiber::spawn(|| fiber::sleep(Duration::from_millis(1)))
             .join()
             .unwrap();
-        let after = spindle_core::stats().unwrap();
+        let after = spindle::stats().unwrap();
         assert_eq!(after.fibers_spawned, before.fibers_spawned + 1);
         assert!(after.timers_fired > before.timers_fired);
         assert!(after.switches > before.switches);
         assert_eq!(after.fibers_alive, 1);
     });
-    assert!(spindle_core::stats().is_none());
+    assert!(spindle::stats().is_none());
 }
