@@ -363,3 +363,51 @@ impl<T: AsFd + fmt::Debug> fmt::Debug for Fd<T> {
             .finish()
     }
 }
+
+/// The traits a pipe end wrapping `fd: Fd<OwnedFd>` shares with std's pipe types (`PipeReader`,
+/// `PipeWriter`, `ChildStdin`, `ChildStdout`, `ChildStderr`): `AsFd`, `AsRawFd`, the way out to
+/// an `OwnedFd` or a `Stdio` (back in blocking mode), and `Debug`.
+macro_rules! pipe_fd_traits {
+    ($ty:ident) => {
+        impl ::std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                ::std::os::fd::AsFd::as_fd(&self.fd)
+            }
+        }
+
+        impl ::std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+            }
+        }
+
+        impl From<$ty> for ::std::os::fd::OwnedFd {
+            /// Takes the descriptor out, in blocking mode.
+            fn from(end: $ty) -> ::std::os::fd::OwnedFd {
+                match end.fd.into_inner() {
+                    Ok(fd) => fd,
+                    // `fcntl` on a descriptor we own cannot fail short of kernel trouble; a
+                    // conversion has no way to report it, and a closed fd is worse than one
+                    // left non-blocking.
+                    Err(e) => panic!("cannot restore blocking mode of a pipe: {e}"),
+                }
+            }
+        }
+
+        impl From<$ty> for ::std::process::Stdio {
+            /// Hands the pipe end to a child process, in blocking mode.
+            fn from(end: $ty) -> ::std::process::Stdio {
+                ::std::process::Stdio::from(::std::os::fd::OwnedFd::from(end))
+            }
+        }
+
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("fd", &::std::os::fd::AsRawFd::as_raw_fd(&self.fd))
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use pipe_fd_traits;

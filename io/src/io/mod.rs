@@ -16,6 +16,7 @@ mod stdio;
 pub(crate) mod sys;
 
 pub use fd::Fd;
+pub(crate) use fd::pipe_fd_traits;
 pub use pipe::{PipeReader, PipeWriter, pipe};
 pub use stdio::{Stderr, StderrLock, Stdin, StdinLock, Stdout, StdoutLock, stderr, stdin, stdout};
 

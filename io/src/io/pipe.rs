@@ -1,9 +1,7 @@
 //! Anonymous pipes whose ends park fibers: [`pipe`], [`PipeReader`], [`PipeWriter`].
 
-use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::process::Stdio;
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::Fd;
 
@@ -52,7 +50,7 @@ pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
 /// # Notes
 ///
 /// The descriptor is in `O_NONBLOCK` mode while it is a `PipeReader`. Converting it into an
-/// [`OwnedFd`] or a [`Stdio`] (to hand it to a child process) switches it back to blocking
+/// [`OwnedFd`] or a [`Stdio`](std::process::Stdio) (to hand it to a child process) switches it back to blocking
 /// mode; clones made with [`try_clone`](PipeReader::try_clone) share that mode, so drop them
 /// first or they would block their thread.
 pub struct PipeReader {
@@ -63,7 +61,7 @@ pub struct PipeReader {
 ///
 /// # Notes
 ///
-/// As for [`PipeReader`]: converting it into an [`OwnedFd`] or a [`Stdio`] restores blocking
+/// As for [`PipeReader`]: converting it into an [`OwnedFd`] or a [`Stdio`](std::process::Stdio) restores blocking
 /// mode, which its clones share.
 pub struct PipeWriter {
     fd: Fd<OwnedFd>,
@@ -83,45 +81,7 @@ macro_rules! pipe_end_common {
             }
         }
 
-        impl AsFd for $ty {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.fd.as_fd()
-            }
-        }
-
-        impl AsRawFd for $ty {
-            fn as_raw_fd(&self) -> RawFd {
-                self.fd.as_raw_fd()
-            }
-        }
-
-        impl From<$ty> for OwnedFd {
-            /// Takes the descriptor out, in blocking mode.
-            fn from(end: $ty) -> OwnedFd {
-                match end.fd.into_inner() {
-                    Ok(fd) => fd,
-                    // `fcntl` on a descriptor we own cannot fail short of kernel trouble; a
-                    // conversion has no way to report it, and a closed fd is worse than one
-                    // left non-blocking.
-                    Err(e) => panic!("cannot restore blocking mode of a pipe: {e}"),
-                }
-            }
-        }
-
-        impl From<$ty> for Stdio {
-            /// Hands the pipe end to a child process, in blocking mode.
-            fn from(end: $ty) -> Stdio {
-                Stdio::from(OwnedFd::from(end))
-            }
-        }
-
-        impl fmt::Debug for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    .field("fd", &self.fd.as_raw_fd())
-                    .finish()
-            }
-        }
+        $crate::io::pipe_fd_traits!($ty);
     };
 }
 

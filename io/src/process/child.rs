@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::thread;
 
 use spindle_core::{fiber, unblock};
@@ -184,7 +183,7 @@ macro_rules! child_pipe {
         ///
         /// # Notes
         ///
-        /// The pipe end is non-blocking while wrapped. Converting it into a [`Stdio`] (to
+        /// The pipe end is non-blocking while wrapped. Converting it into a [`Stdio`](std::process::Stdio) (to
         /// connect it to another child) or an [`OwnedFd`] switches it back to blocking mode.
         pub struct $ty {
             fd: Fd<OwnedFd>,
@@ -198,44 +197,7 @@ macro_rules! child_pipe {
             }
         }
 
-        impl AsFd for $ty {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.fd.as_fd()
-            }
-        }
-
-        impl AsRawFd for $ty {
-            fn as_raw_fd(&self) -> RawFd {
-                self.fd.as_raw_fd()
-            }
-        }
-
-        impl From<$ty> for OwnedFd {
-            /// Takes the descriptor out, in blocking mode.
-            fn from(pipe: $ty) -> OwnedFd {
-                match pipe.fd.into_inner() {
-                    Ok(fd) => fd,
-                    // `fcntl` on a descriptor we own cannot fail short of kernel trouble, and a
-                    // conversion has no way to report it.
-                    Err(e) => panic!("cannot restore blocking mode of a pipe: {e}"),
-                }
-            }
-        }
-
-        impl From<$ty> for Stdio {
-            /// Connects the pipe to another child, in blocking mode.
-            fn from(pipe: $ty) -> Stdio {
-                Stdio::from(OwnedFd::from(pipe))
-            }
-        }
-
-        impl fmt::Debug for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    .field("fd", &self.fd.as_raw_fd())
-                    .finish()
-            }
-        }
+        $crate::io::pipe_fd_traits!($ty);
     };
 }
 
