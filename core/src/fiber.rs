@@ -384,15 +384,15 @@ pub fn current() -> Fiber {
 /// [`Builder::deadlock_timeout`](crate::runtime::Builder::deadlock_timeout)).
 #[doc(hidden)]
 pub fn current_waiter() -> Fiber {
-    match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => Fiber::from_ref(sched.current_ref()),
+    match Scheduler::on_fiber() {
+        Some(sched) => Fiber::from_ref(sched.current_ref()),
         _ => current_handle(),
     }
 }
 
 fn current_handle() -> Fiber {
-    match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => Fiber::exported(sched.current_ref()),
+    match Scheduler::on_fiber() {
+        Some(sched) => Fiber::exported(sched.current_ref()),
         _ => {
             crate::scheduler::note_plain_thread();
             thread_local! {
@@ -417,14 +417,14 @@ fn current_handle() -> Fiber {
 
 /// Whether the caller runs on a fiber of a spindle runtime.
 pub fn is_fiber() -> bool {
-    Scheduler::current().is_some_and(Scheduler::in_fiber)
+    Scheduler::on_fiber().is_some()
 }
 
 /// Lets the other runnable fibers of this thread run, then continues. On a plain thread:
 /// `std::thread::yield_now`.
 pub fn yield_now() {
-    match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => {
+    match Scheduler::on_fiber() {
+        Some(sched) => {
             sched.yield_now();
             sched.check_cancelled();
         }
@@ -438,8 +438,8 @@ pub fn yield_now() {
 /// `park` may also return for no reason: call it in a loop that checks a condition. On a plain
 /// thread this is `std::thread::park`.
 pub fn park() {
-    match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => {
+    match Scheduler::on_fiber() {
+        Some(sched) => {
             sched.note_wait(Wait::Park);
             sched.park(None);
             sched.check_cancelled();
@@ -456,9 +456,7 @@ pub fn park() {
 /// thread.
 #[doc(hidden)]
 pub fn waiting_on(what: &'static str, object: *const ()) {
-    if let Some(sched) = Scheduler::current()
-        && sched.in_fiber()
-    {
+    if let Some(sched) = Scheduler::on_fiber() {
         sched
             .current_fiber()
             .local(sched)
@@ -469,8 +467,8 @@ pub fn waiting_on(what: &'static str, object: *const ()) {
 
 /// Like [`park`], returning after at most `dur`.
 pub fn park_timeout(dur: Duration) {
-    match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => {
+    match Scheduler::on_fiber() {
+        Some(sched) => {
             sched.note_wait(Wait::Park);
             sched.park(Instant::now().checked_add(dur));
             sched.check_cancelled();
@@ -495,8 +493,8 @@ pub fn sleep(dur: Duration) {
 
 /// Puts the running fiber to sleep until `deadline`; returns at once if it has passed.
 pub fn sleep_until(deadline: Instant) {
-    match Scheduler::current() {
-        Some(sched) if sched.in_fiber() => loop {
+    match Scheduler::on_fiber() {
+        Some(sched) => loop {
             if Instant::now() >= deadline {
                 return;
             }

@@ -184,8 +184,8 @@ impl<T> Packet<T> {
         if self.is_done() {
             return;
         }
-        let joiner = match Scheduler::current() {
-            Some(sched) if sched.in_fiber() && sched.id() == fiber_sched_id(fiber) => {
+        let joiner = match Scheduler::on_fiber() {
+            Some(sched) if sched.id() == fiber_sched_id(fiber) => {
                 Joiner::Local(sched.current_fiber())
             }
             _ => Joiner::Remote(current_waiter()),
@@ -201,9 +201,7 @@ impl<T> Packet<T> {
             return; // DONE meanwhile
         }
         while !self.is_done() {
-            if let Some(sched) = Scheduler::current()
-                && sched.in_fiber()
-            {
+            if let Some(sched) = Scheduler::on_fiber() {
                 sched.note_wait(Wait::Join(fiber.id()));
             }
             park();
@@ -259,9 +257,7 @@ impl<T> JoinHandle<T> {
     ///
     /// If a fiber tries to join itself, which could never return.
     pub fn join(mut self) -> thread::Result<T> {
-        if let Some(sched) = Scheduler::current()
-            && sched.in_fiber()
-        {
+        if let Some(sched) = Scheduler::on_fiber() {
             assert!(
                 sched.current_fiber().id != self.fiber.id(),
                 "a fiber tried to join itself, which would wait forever"

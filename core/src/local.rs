@@ -103,8 +103,8 @@ impl<T: 'static> LocalKey<T> {
         F: FnOnce(&T) -> R,
     {
         let index = self.index();
-        match Scheduler::current() {
-            Some(sched) if sched.in_fiber() => {
+        match Scheduler::on_fiber() {
+            Some(sched) => {
                 let table = &sched.current_fiber().local(sched).locals;
                 f(self.get_or_init(table, index))
             }
@@ -179,12 +179,9 @@ impl<T: 'static> LocalKey<RefCell<T>> {
 /// Drops the running fiber's fiber-local values (at the end of its body). Values created by
 /// destructors are dropped too, in further rounds.
 pub(crate) fn drop_fiber_locals() {
-    let Some(sched) = Scheduler::current() else {
+    let Some(sched) = Scheduler::on_fiber() else {
         return;
     };
-    if !sched.in_fiber() {
-        return;
-    }
     let table = &sched.current_fiber().local(sched).locals;
     for _ in 0..8 {
         if table.borrow().is_empty() {

@@ -125,8 +125,8 @@ impl Registration {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        match Scheduler::current() {
-            Some(sched) if sched.in_fiber() => {
+        match Scheduler::on_fiber() {
+            Some(sched) => {
                 let token = self.token_in(sched, fd)?;
                 sched.wait_io(token, interest, deadline)
             }

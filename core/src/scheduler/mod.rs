@@ -165,6 +165,13 @@ impl Scheduler {
         self.id
     }
 
+    /// The calling thread's scheduler when the caller runs on one of its fibers (not on a
+    /// plain thread, and not in the main context).
+    #[inline]
+    pub(crate) fn on_fiber() -> Option<&'static Scheduler> {
+        Scheduler::current().filter(|sched| sched.in_fiber())
+    }
+
     pub(crate) fn shared(&self) -> &Arc<SchedShared> {
         &self.shared
     }
@@ -684,11 +691,6 @@ impl Scheduler {
         );
         true
     }
-}
-
-/// See [`Scheduler::describe_guard_hit`].
-pub(crate) fn describe_guard_hit(addr: usize, report: &mut dyn FnMut(&str, u64, usize)) -> bool {
-    Scheduler::describe_guard_hit(addr, report)
 }
 
 /// Writes `body` at the top of `stack` and prepares the stack to start in [`fiber_entry`].

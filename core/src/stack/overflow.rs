@@ -17,7 +17,7 @@ use std::ptr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::scheduler;
+use crate::scheduler::Scheduler;
 use crate::sys::{cvt, page_size};
 
 /// The actions that were installed for SIGSEGV and SIGBUS before ours.
@@ -54,7 +54,7 @@ extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
     // SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
     let mut buf = Message::new();
-    if scheduler::describe_guard_hit(addr, &mut |name, id, kib| {
+    if Scheduler::describe_guard_hit(addr, &mut |name, id, kib| {
         buf.push(b"fiber '");
         buf.push(name.as_bytes());
         buf.push(b"' (");
