@@ -42,8 +42,8 @@
 //!   top - 40 | r13 = entry               |
 //!   top - 48 | r14 = 0                   |
 //!   top - 56 | r15 = 0                   |
-//!   top - 60 | x87 control word 0x037F  |  defaults a new thread gets
-//!   top - 64 | MXCSR 0x1F80              |  <- initial stack pointer
+//!   top - 60 | x87 control word          |  the spawning context's, as a thread
+//!   top - 64 | MXCSR control bits        |  inherits its creator's  <- initial sp
 //!            +---------------------------+
 //! ```
 //!
@@ -63,10 +63,28 @@ use super::EntryFn;
 /// Alignment of the `top` given to [`init_stack`].
 pub(crate) const STACK_ALIGN: usize = 16;
 
-/// MXCSR as the kernel sets it for a new thread: all exceptions masked, round to nearest.
-const DEFAULT_MXCSR: u32 = 0x1F80;
-/// x87 control word as the kernel sets it: all exceptions masked, 64-bit precision, nearest.
-const DEFAULT_FPU_CW: u32 = 0x037F;
+/// The sticky exception flags of MXCSR (bits 0–5): status, not control, so a new fiber
+/// starts with them clear.
+const MXCSR_FLAGS: u32 = 0x3F;
+
+/// The calling context's floating-point control state, packed as `init_stack`'s first word:
+/// MXCSR without its exception flags in the low half, the x87 control word above it.
+fn float_control() -> u64 {
+    let mut mxcsr: u32 = 0;
+    let mut cw: u16 = 0;
+    // SAFETY: `stmxcsr` stores 4 bytes and `fnstcw` 2 bytes, each into a live local of that
+    // size; neither touches the stack or the flags.
+    unsafe {
+        core::arch::asm!(
+            "stmxcsr [{mxcsr}]",
+            "fnstcw [{cw}]",
+            mxcsr = in(reg) &mut mxcsr,
+            cw = in(reg) &mut cw,
+            options(nostack, preserves_flags),
+        );
+    }
+    u64::from(mxcsr & !MXCSR_FLAGS) | (u64::from(cw) << 32)
+}
 
 /// Saves the running context on its stack, stores its stack pointer to `*save`, and resumes
 /// the context whose stack pointer is `load`.
@@ -159,7 +177,8 @@ unsafe extern "C" fn trampoline() {
 }
 
 /// Prepares a fresh stack so that the first [`switch`] to the returned stack pointer calls
-/// `entry(arg)` on it, with default floating-point control state.
+/// `entry(arg)` on it, with the caller's floating-point control state (rounding mode,
+/// exception masks, precision), as a new thread inherits its creator's.
 ///
 /// # Safety
 ///
@@ -170,7 +189,7 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn, arg: *mut u8) -> *
     debug_assert_eq!(top as usize % STACK_ALIGN, 0);
     let words = top.cast::<u64>();
     let frame: [u64; 8] = [
-        u64::from(DEFAULT_MXCSR) | (u64::from(DEFAULT_FPU_CW) << 32),
+        float_control(),
         0,                              // r15
         0,                              // r14
         entry as *const () as u64,      // r13
@@ -332,6 +351,28 @@ mod tests {
             "{a:x?}"
         );
         assert!(b.iter().all(|&(m, c)| m == 0x1F80 && c == 0x037F), "{b:x?}");
+    }
+
+    #[test]
+    fn a_new_fiber_inherits_its_spawners_float_control_state() {
+        const ROUND_DOWN_MXCSR: u32 = 0x1F80 | (0b01 << 13);
+        const ROUND_UP_CW: u16 = 0x037F | (0b10 << 10);
+        let (child, grandchild, sibling) = crate::run(|| {
+            let sibling = fiber::spawn(|| (mxcsr() & 0xFFC0, fpu_cw()));
+            set_mxcsr(ROUND_DOWN_MXCSR);
+            set_fpu_cw(ROUND_UP_CW);
+            let child = fiber::spawn(|| {
+                let grandchild = fiber::spawn(|| (mxcsr() & 0xFFC0, fpu_cw()));
+                ((mxcsr() & 0xFFC0, fpu_cw()), grandchild.join().unwrap())
+            });
+            let (child, grandchild) = child.join().unwrap();
+            set_mxcsr(0x1F80);
+            set_fpu_cw(0x037F);
+            (child, grandchild, sibling.join().unwrap())
+        });
+        assert_eq!(child, (ROUND_DOWN_MXCSR, ROUND_UP_CW));
+        assert_eq!(grandchild, (ROUND_DOWN_MXCSR, ROUND_UP_CW));
+        assert_eq!(sibling, (0x1F80, 0x037F), "spawned before the change");
     }
 
     #[test]
