@@ -84,17 +84,20 @@ fn light_fence() {
     }
 }
 
-/// The watchdog's side: a barrier on every running thread of the process.
-fn heavy_fence() {
+/// The watchdog's side: a barrier on every running thread of the process. Returns false when
+/// none could be had: the schedulers use only a compiler fence (`EXPEDITED`), so a plain fence
+/// here would pair with nothing, and the caller must not read the fiber.
+#[must_use]
+fn heavy_fence() -> bool {
     if EXPEDITED.load(Ordering::Relaxed) {
         // SAFETY: as in `register_membarrier`.
         let ret =
             unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
-        if ret == 0 {
-            return;
-        }
+        return ret == 0;
     }
+    // Without membarrier both sides use a full fence.
     fence(Ordering::SeqCst);
+    true
 }
 
 /// Whether a stall is still going on.
@@ -313,8 +316,10 @@ impl Watched {
             return None;
         }
         monitor.hazard.store(fiber, Ordering::SeqCst);
-        heavy_fence();
-        let still = monitor.epoch.load(Ordering::SeqCst) == self.last_epoch
+        // Without a barrier the fiber may be freed under us: skip this sample (the next one
+        // tries again) rather than read it.
+        let still = heavy_fence()
+            && monitor.epoch.load(Ordering::SeqCst) == self.last_epoch
             && std::ptr::eq(monitor.current.load(Ordering::SeqCst), fiber);
         let report = still.then(|| {
             // SAFETY: the epoch has not moved since `fiber` was running, with our hazard
