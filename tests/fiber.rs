@@ -438,3 +438,45 @@ fn stats_count_what_happened() {
     });
     assert!(spindle::stats().is_none());
 }
+
+#[test]
+fn fiber_locals_touched_by_a_result_destructor_are_dropped_on_the_fiber() {
+    // Where each `Probe` was dropped: (on a fiber?, the id of the fiber or thread).
+    thread_local! {
+        static DROPPED_ON: RefCell<Vec<(bool, fiber::FiberId)>> = const { RefCell::new(Vec::new()) };
+    }
+    struct Probe;
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let place = (fiber::is_fiber(), fiber::current().id());
+            DROPPED_ON.with(|d| d.borrow_mut().push(place));
+        }
+    }
+    spindle::fiber_local! {
+        static PROBE: RefCell<Option<Probe>> = RefCell::new(None);
+    }
+    /// The fiber's result: its destructor runs after the fiber's body, when the handle is
+    /// already gone, and touches a fiber-local.
+    struct TouchesLocal;
+    impl Drop for TouchesLocal {
+        fn drop(&mut self) {
+            PROBE.with(|p| *p.borrow_mut() = Some(Probe));
+        }
+    }
+    let id = spindle::run(|| {
+        let handle = fiber::spawn(|| {
+            fiber::yield_now();
+            TouchesLocal
+        });
+        let id = handle.fiber().id();
+        drop(handle);
+        fiber::sleep(Duration::from_millis(5));
+        id
+    });
+    let places = DROPPED_ON.with(|d| d.borrow().clone());
+    assert_eq!(
+        places,
+        vec![(true, id)],
+        "the fiber-local was dropped elsewhere"
+    );
+}

@@ -133,6 +133,35 @@ fn panicking_fiber_poisons_the_mutex() {
 }
 
 #[test]
+fn a_panic_in_another_fiber_does_not_poison_a_lock_held_across_it() {
+    // Fiber B holds the lock and sleeps; fiber A panics and, while unwinding, sleeps in a
+    // destructor; B wakes meanwhile and drops its guard. B did not panic: no poison.
+    struct SleepsOnDrop;
+    impl Drop for SleepsOnDrop {
+        fn drop(&mut self) {
+            fiber::sleep(Duration::from_millis(80));
+        }
+    }
+    spindle::run(|| {
+        let m = Arc::new(Mutex::new(0));
+        let m2 = m.clone();
+        let holder = fiber::spawn(move || {
+            let mut g = m2.lock().unwrap();
+            fiber::sleep(Duration::from_millis(20));
+            *g += 1;
+        });
+        let panicker = fiber::spawn(|| {
+            let _s = SleepsOnDrop;
+            panic!("fiber A panics on purpose");
+        });
+        holder.join().unwrap();
+        assert!(!m.is_poisoned(), "a lock B held was poisoned by A's panic");
+        assert!(panicker.join().is_err());
+        assert_eq!(*m.lock().unwrap(), 1);
+    });
+}
+
+#[test]
 fn plain_threads_contend() {
     let m = Arc::new(Mutex::new(0u64));
     let threads: Vec<_> = (0..4)

@@ -100,6 +100,58 @@ pub(crate) enum State {
     Running,
     Parked,
     Finished,
+    /// Given up on at shutdown: never resumed, never freed.
+    Abandoned,
+}
+
+/// Whether, and why, a fiber is unwinding; see [`panicking`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unwind {
+    /// Not unwinding (or a panic it raised was caught).
+    No,
+    /// A panic started on this fiber (seen by spindle's panic hook).
+    Panic,
+    /// Its runtime is shutting down and unwinds it with [`Cancelled`].
+    Cancel,
+}
+
+/// The panic payload with which a runtime unwinds the fibers still alive when its root
+/// fiber returns (or when it reports a deadlock).
+///
+/// A fiber that catches panics, for instance around each request it handles, should let this
+/// one go on:
+///
+/// ```
+/// # extern crate spindle_core as spindle;
+/// use spindle::fiber::{self, Cancelled};
+/// use std::panic;
+///
+/// spindle::run(|| {
+///     fiber::spawn(|| loop {
+///         if let Err(payload) = panic::catch_unwind(|| fiber::sleep(std::time::Duration::from_millis(1))) {
+///             if payload.is::<Cancelled>() {
+///                 panic::resume_unwind(payload); // the runtime is shutting down
+///             }
+///             eprintln!("a request handler panicked; serving the next one");
+///         }
+///     });
+///     fiber::yield_now();
+/// });
+/// ```
+///
+/// # Notes
+///
+/// A cancelled fiber that catches `Cancelled` and goes on is unwound again at its next park,
+/// sleep, yield or wait; after the fourth time it is abandoned: never resumed again, its stack
+/// left mapped and everything it owns leaked (see [`Runtime::run`](crate::Runtime::run)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the fiber's runtime is shutting down")
+    }
 }
 
 /// A fiber as seen by any thread: identity, plus scheduler-owned state behind
@@ -121,6 +173,10 @@ pub(crate) struct LocalState {
     pub(crate) notified: Cell<bool>,
     /// Set when the runtime shuts down: the fiber must unwind.
     pub(crate) cancelled: Cell<bool>,
+    /// Whether the fiber is unwinding, and why (see [`panicking`]).
+    pub(crate) unwind: Cell<Unwind>,
+    /// How many times shutdown has raised [`Cancelled`] in this fiber.
+    pub(crate) cancel_raises: Cell<u32>,
     /// Saved stack pointer while suspended.
     pub(crate) sp: Cell<*mut u8>,
     stack: Cell<Option<Stack>>,
@@ -142,10 +198,13 @@ pub(crate) struct LocalState {
 
 // SAFETY: the fields of `FiberShared` other threads can reach are immutable (`id`, `name`,
 // `spawned_at`, `sched_id`) or thread-safe (`sched`). `local` holds non-thread-safe cells, but
-// it is only reachable through `FiberShared::local`, which requires a `&Scheduler` whose id
-// matches: a scheduler lives in a Box owned by one `run` call and is neither Send nor Sync, so
-// holding it proves we run on the owner thread. When the last handle drops on another thread,
-// `local` holds no stack (released at finish) and no fiber-local values (dropped at finish).
+// it is only reachable through `FiberShared::local`/`try_local`, which require a `&Scheduler`
+// whose id matches: a scheduler lives in a Box owned by one `run` call and is neither Send
+// nor Sync, so holding it proves we run on the owner thread. When the last handle drops on
+// another thread, `local` holds no stack (released when the fiber is reclaimed) and no
+// fiber-local values: `drop_fiber_locals` runs last on the fiber, after its result was
+// published or dropped, and drains the table until it stays empty. An abandoned fiber's
+// control block is never dropped.
 unsafe impl Send for FiberShared {}
 // SAFETY: see the `Send` impl.
 unsafe impl Sync for FiberShared {}
@@ -175,6 +234,8 @@ impl FiberShared {
                 state: Cell::new(State::Runnable),
                 notified: Cell::new(false),
                 cancelled: Cell::new(false),
+                unwind: Cell::new(Unwind::No),
+                cancel_raises: Cell::new(0),
                 sp: Cell::new(std::ptr::null_mut()),
                 stack: Cell::new(None),
                 guard: Cell::new((0, 0)),
@@ -186,6 +247,13 @@ impl FiberShared {
                 locals: RefCell::new(Vec::new()),
             },
         }
+    }
+
+    /// The scheduler-owned state, or `None` if `sched` is not this fiber's scheduler. Never
+    /// panics (the overflow handler uses it).
+    #[inline]
+    pub(crate) fn try_local(&self, sched: &Scheduler) -> Option<&LocalState> {
+        (self.sched_id == sched.id()).then_some(&self.local)
     }
 
     /// The scheduler-owned state; `sched` must be this fiber's own scheduler.
@@ -418,6 +486,39 @@ fn current_handle() -> Fiber {
 /// Whether the caller runs on a fiber of a spindle runtime.
 pub fn is_fiber() -> bool {
     Scheduler::on_fiber().is_some()
+}
+
+/// Whether the calling fiber is unwinding, `std::thread::panicking`'s twin for fibers.
+///
+/// `std::thread::panicking` answers for the whole OS thread: while one fiber is suspended in
+/// the middle of unwinding (a destructor that sleeps or waits for a lock), it is `true` for
+/// every fiber of the thread. This asks about the caller only: it is `true` while the calling
+/// fiber unwinds because it panicked or because its runtime is shutting down (see
+/// [`Cancelled`]). On a plain thread it is `std::thread::panicking()`.
+///
+/// # Notes
+///
+/// spindle learns that a fiber starts to panic from a panic hook it installs (chained to the
+/// hook that was in place) when the first runtime starts. If a program later replaces the
+/// hook with `std::panic::set_hook`, or a fiber re-raises a payload with
+/// `std::panic::resume_unwind` while another fiber of its thread is suspended mid-unwind, the
+/// answer for such a fiber falls back to `std::thread::panicking`.
+pub fn panicking() -> bool {
+    match Scheduler::on_fiber() {
+        Some(sched) => sched.current_unwind() != Unwind::No,
+        None => thread::panicking(),
+    }
+}
+
+/// Whether the caller unwinds because of a panic (not a shutdown's [`Cancelled`]): the
+/// question lock poisoning asks. A fiber unwound by its runtime's shutdown does not poison
+/// the locks it held.
+#[doc(hidden)]
+pub fn panicking_poisons() -> bool {
+    match Scheduler::on_fiber() {
+        Some(sched) => sched.current_unwind() == Unwind::Panic,
+        None => thread::panicking(),
+    }
 }
 
 /// Lets the other runnable fibers of this thread run, then continues. On a plain thread:

@@ -13,13 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 
-use crate::fiber::{Fiber, FiberShared, Wait, current_waiter, park};
+use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait, current_waiter, park};
 use crate::local;
-use crate::scheduler::{Cancelled, Scheduler};
+use crate::scheduler::Scheduler;
 
 /// A fiber seen without its result type.
 pub(crate) trait AnyFiber: Send + Sync + 'static {
     fn shared(&self) -> &FiberShared;
+
+    /// The fiber was abandoned at shutdown and will never finish: its `JoinHandle` gets
+    /// `Err(Cancelled)`. Called on the fiber's thread.
+    fn abandoned(&self);
 }
 
 impl fmt::Debug for dyn AnyFiber {
@@ -48,6 +52,13 @@ unsafe impl<T> Sync for FiberCell<T> {}
 impl<T: 'static> AnyFiber for FiberCell<T> {
     fn shared(&self) -> &FiberShared {
         &self.shared
+    }
+
+    fn abandoned(&self) {
+        // An abandoned fiber never completes its packet itself, so this is the one completion.
+        if let Some(unclaimed) = self.packet.complete(Err(Box::new(Cancelled))) {
+            drop_unclaimed(&self.shared, unclaimed);
+        }
     }
 }
 
@@ -83,8 +94,9 @@ where
     })
 }
 
-/// Runs a fiber's closure (unless the runtime is already shutting down), drops its fiber-local
-/// values, then publishes the result.
+/// Runs a fiber's closure (unless the runtime is already shutting down), publishes the
+/// result (dropping it if nobody can claim it), then drops the fiber-local values, so that
+/// every destructor of the fiber runs on the fiber.
 fn run_body<F, T>(cancelled: bool, f: F, packet: &Packet<T>)
 where
     F: FnOnce() -> T,
@@ -96,8 +108,28 @@ where
     } else {
         panic::catch_unwind(AssertUnwindSafe(f))
     };
+    let sched = Scheduler::on_fiber().expect("a fiber's body runs on that fiber");
+    let me = sched.current_fiber();
+    // Whatever unwound the fiber has been caught.
+    sched.set_unwind(me.local(sched), Unwind::No);
+    if let Some(unclaimed) = packet.complete(result) {
+        drop_unclaimed(me, unclaimed);
+    }
     local::drop_fiber_locals();
-    packet.complete(result);
+}
+
+/// Drops a result whose `JoinHandle` is gone; a panic of its destructor is reported, not
+/// propagated (there is nobody to propagate it to).
+fn drop_unclaimed<T>(fiber: &FiberShared, unclaimed: thread::Result<T>) {
+    if panic::catch_unwind(AssertUnwindSafe(move || drop(unclaimed))).is_err() {
+        eprintln!(
+            "spindle: the result of fiber '{}' ({}), spawned at {}, panicked while being \
+             dropped (its JoinHandle was gone); the panic was ignored",
+            fiber.name().unwrap_or("<unnamed>"),
+            fiber.id.as_u64(),
+            fiber.spawned_at
+        );
+    }
 }
 
 /// Who waits in `join`.
@@ -138,8 +170,10 @@ impl<T> Packet<T> {
         }
     }
 
-    /// Publishes the fiber's result (called once, by the fiber).
-    fn complete(&self, result: thread::Result<T>) {
+    /// Publishes the fiber's result (called once, by the fiber or its scheduler). Returns the
+    /// result if the handle is gone, for the caller to drop.
+    #[must_use]
+    fn complete(&self, result: thread::Result<T>) -> Option<thread::Result<T>> {
         // SAFETY: nobody reads `result` before seeing DONE, and only the fiber writes it.
         unsafe { *self.result.get() = Some(result) };
         match self.state.swap(DONE, Ordering::AcqRel) {
@@ -158,10 +192,11 @@ impl<T> Packet<T> {
             }
             DETACHED => {
                 // SAFETY: the handle is gone and will never read `result`; we wrote it.
-                drop(unsafe { (*self.result.get()).take() });
+                return unsafe { (*self.result.get()).take() };
             }
             _ => {}
         }
+        None
     }
 
     fn is_done(&self) -> bool {

@@ -33,6 +33,7 @@ pub(crate) struct Config {
     pub(crate) stall_hook: Option<StallHook>,
     pub(crate) deadlock_timeout: Option<Duration>,
     pub(crate) blocking: Option<(usize, Duration)>,
+    pub(crate) unwind_at_shutdown: bool,
 }
 
 impl fmt::Debug for Config {
@@ -46,6 +47,7 @@ impl fmt::Debug for Config {
             .field("custom_stall_hook", &self.stall_hook.is_some())
             .field("deadlock_timeout", &self.deadlock_timeout)
             .field("blocking", &self.blocking)
+            .field("unwind_at_shutdown", &self.unwind_at_shutdown)
             .finish()
     }
 }
@@ -61,6 +63,7 @@ impl Default for Config {
             stall_hook: None,
             deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
             blocking: None,
+            unwind_at_shutdown: !cfg!(panic = "abort"),
         }
     }
 }
@@ -177,6 +180,21 @@ impl Builder {
         self
     }
 
+    /// Chooses what happens to the fibers still alive when the root fiber returns: unwound
+    /// (`true`, the default; their destructors run) or abandoned (`false`).
+    ///
+    /// An abandoned fiber is never resumed again: its stack stays mapped (so the wait-queue
+    /// entries it may have left in locks shared with other threads stay valid) and everything
+    /// it owns is leaked, as if the fiber were `std::mem::forget`-ten. A `JoinHandle` to it
+    /// returns `Err` with a [`Cancelled`](crate::fiber::Cancelled) payload.
+    ///
+    /// Builds with `panic = "abort"` cannot unwind, so there leftover fibers are always
+    /// abandoned, whatever this says.
+    pub fn unwind_at_shutdown(mut self, unwind: bool) -> Builder {
+        self.config.unwind_at_shutdown = unwind && !cfg!(panic = "abort");
+        self
+    }
+
     /// Checks the settings and makes the runtime.
     ///
     /// # Errors
@@ -240,8 +258,28 @@ impl Runtime {
 
     /// Runs `f` as the root fiber of a new scheduler on this thread and returns its value.
     ///
-    /// When `f` returns, fibers still alive are unwound (their destructors run) before `run`
-    /// returns; a panic in `f` resumes on the caller after that.
+    /// # Shutdown
+    ///
+    /// When `f` returns, the fibers still alive are cancelled: each is unwound with the
+    /// [`Cancelled`](crate::fiber::Cancelled) payload, starting at the park, sleep, yield or
+    /// wait where it is suspended, so its destructors run; `run` returns once every fiber has
+    /// finished. A panic in `f` resumes on the caller after that. In detail:
+    ///
+    /// - A destructor that runs during this unwinding may park (sleep, lock a `Mutex`, wait on
+    ///   a channel): it waits like any other fiber, while the other fibers unwind.
+    /// - A fiber that catches `Cancelled` is unwound again at its next park; after the fourth
+    ///   time it is abandoned (see [`Builder::unwind_at_shutdown`]), with a message on stderr.
+    /// - When the fibers left are all parked and nothing in this runtime can wake one (no
+    ///   runnable fiber, timer, I/O wait or `unblock` job) for the deadlock timeout (1 s by
+    ///   default, 1 s also when deadlock detection is off), they are abandoned, with a message
+    ///   on stderr naming each: `run` always returns.
+    /// - With [`Builder::unwind_at_shutdown`]`(false)`, and always in `panic = "abort"` builds,
+    ///   the leftover fibers are abandoned at once instead of unwound.
+    ///
+    /// A fiber that never parks or yields (a CPU loop) is never reached by cancellation; the
+    /// stall detector reports it. A fiber abandoned in the middle of unwinding never finishes
+    /// that unwind, so `std::thread::panicking()` stays `true` on this thread afterwards
+    /// ([`fiber::panicking`](crate::fiber::panicking) does not).
     ///
     /// # Panics
     ///

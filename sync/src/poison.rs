@@ -5,9 +5,8 @@
 //! `TryLockResult`), re-exported from the crate root, so code matching on them is
 //! unchanged.
 
-use crate::shim::{AtomicBool, Ordering, loom_const_fn};
+use crate::shim::{AtomicBool, Ordering, loom_const_fn, panicking, panicking_poisons};
 use std::sync::{LockResult, PoisonError};
-use std::thread;
 
 /// The poisoned bit of one lock.
 #[derive(Debug)]
@@ -15,8 +14,12 @@ pub(crate) struct Flag {
     failed: AtomicBool,
 }
 
-/// Whether the thread was already panicking when a guard was taken; a guard taken during
-/// a panic does not poison the lock when dropped during that same panic.
+/// Whether the fiber (or plain thread) was already unwinding when a guard was taken; a guard
+/// taken during a panic does not poison the lock when dropped during that same panic.
+///
+/// "Panicking" is asked of the fiber, not of its OS thread (`spindle_core::fiber::panicking`):
+/// while one fiber is suspended mid-unwind, the others are not panicking. A fiber unwound by
+/// its runtime's shutdown (`Cancelled`) does not poison the locks it held: nothing panicked.
 #[derive(Debug)]
 pub(crate) struct Guard {
     panicking: bool,
@@ -33,7 +36,7 @@ impl Flag {
     #[inline]
     pub(crate) fn guard(&self) -> LockResult<Guard> {
         let guard = Guard {
-            panicking: thread::panicking(),
+            panicking: panicking(),
         };
         if self.get() {
             Err(PoisonError::new(guard))
@@ -45,7 +48,7 @@ impl Flag {
     /// Called as a guard is released: poisons the lock if a panic started meanwhile.
     #[inline]
     pub(crate) fn done(&self, guard: &Guard) {
-        if !guard.panicking && thread::panicking() {
+        if !guard.panicking && panicking_poisons() {
             self.failed.store(true, Ordering::Relaxed);
         }
     }

@@ -8,7 +8,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use spindle_core::fiber::{
-    Fiber, current_waiter as current, park, park_timeout, waiting_on,
+    Fiber, current_waiter as current, panicking, panicking_poisons, park, park_timeout, waiting_on,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
@@ -17,6 +17,10 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, 
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 #[cfg(loom)]
 pub(crate) use loom::thread::{Thread as Fiber, current, park};
+
+/// Under loom, fibers are loom threads: std's answer is the thread's own.
+#[cfg(loom)]
+pub(crate) use std::thread::{panicking, panicking as panicking_poisons};
 
 /// loom has no deadlock report to feed.
 #[cfg(loom)]

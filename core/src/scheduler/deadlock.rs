@@ -70,23 +70,12 @@ impl Scheduler {
 
     /// Writes the deadlock report and unwinds every fiber; `run` then panics with the report.
     pub(super) fn report_deadlock(&self) {
-        use std::fmt::Write;
-        let mut report = String::from(
+        let report = format!(
             "spindle: deadlock: every fiber of this runtime is parked and nothing can wake one \
              (no runnable fiber, timer, I/O wait, unblock job, other thread or Fiber handle \
-             held by user code). Parked fibers:",
+             held by user code). Parked fibers:{}",
+            self.list_fibers()
         );
-        for (_, fiber) in self.fibers.borrow().iter() {
-            let f = fiber.shared();
-            let _ = write!(
-                report,
-                "\n  fiber '{}' ({}) spawned at {}: waits on {}",
-                f.name().unwrap_or("<unnamed>"),
-                f.id.as_u64(),
-                f.spawned_at,
-                f.local(self).wait.get()
-            );
-        }
         *self.deadlock.borrow_mut() = Some(report);
         self.begin_shutdown();
     }

@@ -17,9 +17,10 @@
 //! | state      | meaning                                 | in run queue | next states               |
 //! |------------|-----------------------------------------|--------------|---------------------------|
 //! | `Runnable` | waiting for its turn (or not started)   | yes          | `Running`                 |
-//! | `Running`  | on the CPU; `current` points at it      | no           | `Parked`, `Runnable`, `Finished` |
-//! | `Parked`   | suspended until `unpark` or a timer     | no           | `Runnable`                |
+//! | `Running`  | on the CPU; `current` points at it      | no           | `Parked`, `Runnable`, `Finished`, `Abandoned` |
+//! | `Parked`   | suspended until `unpark` or a timer     | no           | `Runnable`, `Abandoned`   |
 //! | `Finished` | entry returned; stack about to be freed | no           | (none)                    |
+//! | `Abandoned`| given up on at shutdown: never resumed, stack and control block leaked | no | (none) |
 //!
 //! Beside the state, a `notified` flag holds std's park token: `unpark` of a fiber that is not
 //! parked sets it, and the next `park` consumes it and returns at once.
@@ -46,10 +47,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::arch;
-use crate::fiber::{FiberShared, State};
+use crate::fiber::{Cancelled, FiberShared, State, Unwind};
 use crate::join::FiberRef;
 use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
-use crate::runtime::Config;
+use crate::runtime::{self, Config};
 use crate::slab::Slab;
 use crate::stack::{AltStack, Stack, StackPool, install_overflow_handler, round_stack_size};
 use crate::stats::Counters;
@@ -66,9 +67,9 @@ static NEXT_SCHEDULER_ID: AtomicU32 = AtomicU32::new(1);
 /// A closure bigger than this is boxed instead of being written onto the fiber's stack.
 const MAX_INLINE_CLOSURE: usize = 1024;
 
-/// Panic payload that unwinds fibers still alive when their runtime's root returns.
-#[derive(Debug)]
-pub(crate) struct Cancelled;
+/// How many times shutdown raises [`Cancelled`] in a fiber that keeps catching it before the
+/// fiber is abandoned.
+const MAX_CANCEL_RAISES: u32 = 4;
 
 /// The part of a scheduler that other threads may touch.
 #[derive(Debug)]
@@ -140,6 +141,16 @@ pub(crate) struct Scheduler {
     root: Cell<*const FiberShared>,
     root_done: Cell<bool>,
     shutting_down: Cell<bool>,
+    /// The fiber that ran before `current`, for the overflow handler: a switch saves the
+    /// registers of the fiber it leaves on that fiber's stack after `current` has moved on.
+    previous: Cell<*const FiberShared>,
+    /// Fibers whose `unwind` is not `Unwind::No`.
+    unwinding: Cell<usize>,
+    /// Whether the thread was already unwinding when it called `run` (then that unwind, not a
+    /// fiber's, makes `std::thread::panicking` true).
+    outer_panicking: bool,
+    /// Since when the shutdown has been stuck: fibers left, all parked, nothing to wake them.
+    stuck_since: Cell<Option<Instant>>,
     /// The deadlock report, once one has been detected; `run` panics with it.
     deadlock: RefCell<Option<String>>,
     /// Direct switches left before the next detour through the main context.
@@ -209,22 +220,58 @@ impl Scheduler {
         )
     }
 
-    /// Whether the running fiber is being unwound because the runtime is shutting down.
-    #[inline]
-    pub(crate) fn current_cancelled(&self) -> bool {
-        self.in_fiber() && self.current_fiber().local(self).cancelled.get()
-    }
-
-    /// Unwinds the running fiber if its runtime is shutting down (and it is not unwinding
-    /// already).
+    /// Unwinds the running fiber with [`Cancelled`] if its runtime is shutting down, unless
+    /// it is unwinding already (a second unwind from inside a destructor would abort).
     #[inline]
     pub(crate) fn check_cancelled(&self) {
-        if self.current_cancelled() && !std::thread::panicking() {
+        let local = self.current_fiber().local(self);
+        if local.cancelled.get() && self.current_unwind() == Unwind::No {
+            local.cancel_raises.set(local.cancel_raises.get() + 1);
+            self.set_unwind(local, Unwind::Cancel);
             panic::resume_unwind(Box::new(Cancelled));
         }
     }
 
-    fn new(config: Config, poller: Poller, notifier: Notifier) -> Scheduler {
+    /// Whether, and why, the running fiber unwinds.
+    ///
+    /// `std::thread::panicking` is true while *any* fiber of the thread is in the middle of
+    /// unwinding. The panic hook marks the fiber a panic starts on, `check_cancelled` the one
+    /// it cancels; the mark is dropped when the fiber's entry catches the unwind, or as soon as
+    /// the thread is seen not panicking. A thread that panics while no fiber is marked (the
+    /// hook was replaced, or `resume_unwind` was called) is taken to unwind the running fiber.
+    pub(crate) fn current_unwind(&self) -> Unwind {
+        let local = self.current_fiber().local(self);
+        if !std::thread::panicking() {
+            if local.unwind.get() != Unwind::No {
+                self.set_unwind(local, Unwind::No);
+            }
+            return Unwind::No;
+        }
+        match local.unwind.get() {
+            Unwind::No if self.unwinding.get() == 0 && !self.outer_panicking => Unwind::Panic,
+            kind => kind,
+        }
+    }
+
+    /// Records why the running fiber unwinds (or that it no longer does).
+    pub(crate) fn set_unwind(&self, local: &crate::fiber::LocalState, kind: Unwind) {
+        let was = local.unwind.replace(kind);
+        match (was == Unwind::No, kind == Unwind::No) {
+            (true, false) => self.unwinding.set(self.unwinding.get() + 1),
+            (false, true) => self.unwinding.set(self.unwinding.get() - 1),
+            _ => {}
+        }
+    }
+
+    /// Marks the running fiber as panicking (called by spindle's panic hook).
+    fn note_panic(&self) {
+        let local = self.current_fiber().local(self);
+        if local.unwind.get() == Unwind::No {
+            self.set_unwind(local, Unwind::Panic);
+        }
+    }
+
+    fn new(config: Config, poller: Poller, notifier: Notifier, outer_panicking: bool) -> Scheduler {
         let shared = Arc::new(SchedShared {
             id: NEXT_SCHEDULER_ID.fetch_add(1, Ordering::Relaxed),
             remote: Mutex::new(Some(Vec::new())),
@@ -250,6 +297,10 @@ impl Scheduler {
             root: Cell::new(ptr::null()),
             root_done: Cell::new(false),
             shutting_down: Cell::new(false),
+            previous: Cell::new(ptr::null()),
+            unwinding: Cell::new(0),
+            outer_panicking,
+            stuck_since: Cell::new(None),
             deadlock: RefCell::new(None),
             counters: Counters::default(),
         }
@@ -296,7 +347,7 @@ impl Scheduler {
                 self.run_queue.push(self, fiber);
             }
             State::Running | State::Runnable => local.notified.set(true),
-            State::Finished => {}
+            State::Finished | State::Abandoned => {}
         }
     }
 
@@ -321,9 +372,21 @@ impl Scheduler {
             return false;
         }
         if local.cancelled.get() {
-            // Shutting down: never block, but let the others run so they can unwind too.
-            self.yield_now();
-            return false;
+            if local.unwind.get() != Unwind::No && !std::thread::panicking() {
+                // A panic of this fiber was caught: the mark is stale.
+                self.set_unwind(local, Unwind::No);
+            }
+            if self.current_unwind() == Unwind::No {
+                // Shutting down and not unwinding yet: return at once, so that the caller's
+                // `check_cancelled` unwinds the fiber, after the others had a turn. A fiber
+                // that keeps catching `Cancelled` is given up on.
+                if local.cancel_raises.get() >= MAX_CANCEL_RAISES {
+                    self.abandon_current();
+                }
+                self.yield_now();
+                return false;
+            }
+            // Unwinding already (a destructor waits for something): park like any fiber.
         }
         if let Some(deadline) = deadline {
             local
@@ -403,12 +466,14 @@ impl Scheduler {
     fn publish_current(&self, fiber: *const FiberShared) {
         let switches = self.counters.switches.get() + 1;
         self.counters.switches.set(switches);
-        self.current.set(fiber);
+        self.previous.set(self.current.replace(fiber));
         self.shared.monitor.epoch.store(switches, Ordering::Relaxed);
+        // Release: the watchdog loads `current` with Acquire before it reads the fiber's
+        // identity (written when the fiber was created, on this thread).
         self.shared
             .monitor
             .current
-            .store(fiber.cast_mut(), Ordering::Relaxed);
+            .store(fiber.cast_mut(), Ordering::Release);
     }
 
     /// Ends the running fiber: marks it finished and leaves its stack for good.
@@ -417,6 +482,26 @@ impl Scheduler {
         me.local(self).state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
+        self.leave_for_good(me)
+    }
+
+    /// Abandons the running fiber (see [`Scheduler::abandon`]) and switches away from it.
+    fn abandon_current(&self) -> ! {
+        let me = self.current_fiber();
+        eprintln!(
+            "spindle: shutdown: fiber '{}' ({}) spawned at {} caught spindle::fiber::Cancelled \
+             {MAX_CANCEL_RAISES} times; abandoning it (never resumed, what it owns is leaked). \
+             Re-raise Cancelled with std::panic::resume_unwind.",
+            me.name().unwrap_or("<unnamed>"),
+            me.id.as_u64(),
+            me.spawned_at,
+        );
+        self.abandon(me);
+        self.leave_for_good(me)
+    }
+
+    /// Switches away from `me`, which never runs again.
+    fn leave_for_good(&self, me: &FiberShared) -> ! {
         // When the root finishes, nothing else may run before the main context has begun the
         // shutdown, so the root always returns there.
         let next = if ptr::eq(me, self.root.get()) {
@@ -475,6 +560,9 @@ impl Scheduler {
         let slot = local.slot.get();
         if ptr::eq(ptr, self.root.get()) {
             self.root_done.set(true);
+        }
+        if ptr::eq(self.previous.get(), ptr) {
+            self.previous.set(ptr::null());
         }
         if self.config.stall_threshold.is_some() {
             self.shared.monitor.before_free(ptr);
@@ -546,6 +634,14 @@ impl Scheduler {
             timeout = self.config.deadlock_timeout;
         }
         let watch_deadlock = stuck && self.nobody_else_can_wake();
+        let shutdown_stuck = timeout.is_none() && self.shutdown_stuck();
+        if shutdown_stuck {
+            let since = *self.stuck_since.get().get_or_insert_with(Instant::now);
+            self.stuck_since.set(Some(since));
+            timeout = Some(self.shutdown_grace().saturating_sub(since.elapsed()));
+        } else {
+            self.stuck_since.set(None);
+        }
         if !busy {
             self.shared.sleeping.store(true, Ordering::SeqCst);
             if self.shared.has_remote.load(Ordering::SeqCst) {
@@ -578,11 +674,101 @@ impl Scheduler {
         {
             self.report_deadlock();
         }
+        if shutdown_stuck
+            && events == 0
+            && !self.shared.has_remote.load(Ordering::SeqCst)
+            && self.shutdown_stuck()
+            && self
+                .stuck_since
+                .get()
+                .is_some_and(|since| since.elapsed() >= self.shutdown_grace())
+        {
+            self.abandon_all(Some(&format!(
+                "the root returned and the fibers left have all been parked for {:?} with \
+                 nothing in this runtime able to wake them",
+                self.shutdown_grace()
+            )));
+        }
     }
 
-    /// Marks every fiber cancelled and makes the parked ones runnable, so that each unwinds.
+    /// Whether the shutdown cannot go on by itself: fibers are left, none is runnable, and no
+    /// timer, fd or `unblock` job could wake one (another thread still might).
+    fn shutdown_stuck(&self) -> bool {
+        self.shutting_down.get()
+            && self.fibers.borrow().len() > 0
+            && self.run_queue.len() == 0
+            && self.timers.borrow().len() == 0
+            && self.reactor.borrow().waiting() == 0
+            && crate::blocking::jobs_in_flight() == 0
+    }
+
+    /// How long a stuck shutdown waits before it abandons the fibers left.
+    fn shutdown_grace(&self) -> Duration {
+        self.config
+            .deadlock_timeout
+            .unwrap_or(runtime::DEFAULT_DEADLOCK_TIMEOUT)
+    }
+
+    /// Gives up on `fiber` for good: it is never resumed; its stack stays mapped and its
+    /// control block alive (wait-queue entries on its stack and handles to it stay valid),
+    /// everything it owns is leaked, and its `JoinHandle` gets `Err(Cancelled)`.
+    fn abandon(&self, fiber: &FiberShared) {
+        let local = fiber.local(self);
+        local.state.set(State::Abandoned);
+        if local.unwind.get() != Unwind::No {
+            self.set_unwind(local, Unwind::No);
+        }
+        if let Some(key) = local.timer.take() {
+            self.timers.borrow_mut().cancel(key);
+        }
+        self.stacks.borrow_mut().keep_mapped();
+        if ptr::eq(fiber, self.root.get()) {
+            self.root_done.set(true);
+        }
+        let fiber_ref = self.fibers.borrow_mut().remove(local.slot.get());
+        if let Some(fiber_ref) = fiber_ref {
+            fiber_ref.abandoned();
+            // The control block is leaked on purpose, see above.
+            std::mem::forget(fiber_ref);
+        }
+    }
+
+    /// Abandons every fiber left (none is running: called from the main context), saying why
+    /// on stderr when `why` is given (not when it is the configured way to shut down).
+    fn abandon_all(&self, why: Option<&str>) {
+        let left: Vec<*const FiberShared> = self
+            .fibers
+            .borrow()
+            .iter()
+            .map(|(_, f)| f.shared() as *const FiberShared)
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        if let Some(why) = why {
+            eprintln!(
+                "spindle: shutdown: {why}; abandoning {} fiber(s) (never resumed, what they \
+                 own is leaked):{}",
+                left.len(),
+                self.list_fibers()
+            );
+        }
+        self.run_queue.clear(self);
+        for ptr in left {
+            // SAFETY: collected from `self.fibers`, which still holds each until `abandon`
+            // takes it out (and leaks it, so the pointer stays valid).
+            self.abandon(unsafe { &*ptr });
+        }
+    }
+
+    /// Marks every fiber cancelled and makes the parked ones runnable, so that each unwinds
+    /// (or abandons them all when they cannot be unwound).
     fn begin_shutdown(&self) {
         self.shutting_down.set(true);
+        if !self.config.unwind_at_shutdown {
+            self.abandon_all(None);
+            return;
+        }
         let alive: Vec<*const FiberShared> = self
             .fibers
             .borrow()
@@ -601,6 +787,15 @@ impl Scheduler {
 
     /// The main context: runs until the root fiber and then every other fiber have finished.
     fn run_loop(&self) {
+        // Unwinding out of here would unmap the stacks of suspended fibers whose wait-queue
+        // entries may still be linked into locks that other threads use.
+        let abort = AbortOnUnwind("the scheduler's main loop");
+        self.serve();
+        std::mem::forget(abort);
+    }
+
+    /// The body of [`run_loop`](Self::run_loop).
+    fn serve(&self) {
         loop {
             self.reclaim_finished();
             if self.root_done.get() {
@@ -609,6 +804,8 @@ impl Scheduler {
                 }
                 if !self.shutting_down.get() {
                     self.begin_shutdown();
+                    // It may have abandoned every fiber left.
+                    continue;
                 }
             }
             self.drain_remote();
@@ -665,7 +862,8 @@ impl Scheduler {
     }
 
     /// Async-signal-safe: if `addr` is in the guard page of the fiber running on this thread,
-    /// calls `report(name, id, stack KiB)` and returns true.
+    /// or of the one it is switching away from (whose registers the switch saves on its own
+    /// stack), calls `report(name, id, stack KiB)` and returns true. Never panics.
     pub(crate) fn describe_guard_hit(
         addr: usize,
         report: &mut dyn FnMut(&str, u64, usize),
@@ -673,23 +871,46 @@ impl Scheduler {
         let Some(sched) = Scheduler::current() else {
             return false;
         };
-        let ptr = sched.current.get();
-        if ptr.is_null() {
-            return false;
+        [sched.current.get(), sched.previous.get()]
+            .into_iter()
+            .filter(|ptr| !ptr.is_null())
+            .any(|ptr| {
+                // SAFETY: `current` is the running fiber and `previous` the one that ran just
+                // before it. `reclaim` clears `previous` before it frees that fiber, and an
+                // abandoned fiber is never freed, so both are alive.
+                let fiber = unsafe { &*ptr };
+                let Some(local) = fiber.try_local(sched) else {
+                    return false;
+                };
+                let (guard, size) = (local.guard.get(), local.stack_size.get());
+                if addr < guard.0 || addr >= guard.1 {
+                    return false;
+                }
+                report(
+                    fiber.name().unwrap_or("<unnamed>"),
+                    fiber.id.as_u64().get(),
+                    size / 1024,
+                );
+                true
+            })
+    }
+
+    /// Lists every fiber not yet finished: name, id, spawn location, what it waits on.
+    fn list_fibers(&self) -> String {
+        use std::fmt::Write;
+        let mut list = String::new();
+        for (_, fiber) in self.fibers.borrow().iter() {
+            let f = fiber.shared();
+            let _ = write!(
+                list,
+                "\n  fiber '{}' ({}) spawned at {}: waits on {}",
+                f.name().unwrap_or("<unnamed>"),
+                f.id.as_u64(),
+                f.spawned_at,
+                f.local(self).wait.get()
+            );
         }
-        // SAFETY: the running fiber is alive (see `current_fiber`).
-        let fiber = unsafe { &*ptr };
-        let local = fiber.local(sched);
-        let (guard, size) = (local.guard.get(), local.stack_size.get());
-        if addr < guard.0 || addr >= guard.1 {
-            return false;
-        }
-        report(
-            fiber.name().unwrap_or("<unnamed>"),
-            fiber.id.as_u64().get(),
-            size / 1024,
-        );
-        true
+        list
     }
 }
 
@@ -718,7 +939,10 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     // once, here.
     let body = unsafe { arg.cast::<B>().read() };
     let cancelled = sched.current_fiber().local(sched).cancelled.get();
+    // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.
+    let abort = AbortOnUnwind("a fiber's entry");
     body(cancelled);
+    std::mem::forget(abort);
     sched.finish()
 }
 
@@ -734,6 +958,7 @@ where
          fiber with spindle::fiber::spawn instead"
     );
     install_overflow_handler();
+    install_panic_hook();
     // Without an alternate signal stack an overflow cannot be reported, but fibers still run.
     let _alt_stack = AltStack::ensure().ok();
     let (poller, notifier) = Poller::new().unwrap_or_else(|e| {
@@ -743,7 +968,8 @@ where
     let stall = config
         .stall_threshold
         .map(|t| (t, config.stall_hook.clone()));
-    let sched = Box::new(Scheduler::new(config, poller, notifier));
+    let outer_panicking = std::thread::panicking();
+    let sched = Box::new(Scheduler::new(config, poller, notifier, outer_panicking));
     let _current = CurrentGuard::enter(&sched);
     let _watch = stall.map(|(threshold, hook)| {
         watchdog::watch(
@@ -767,6 +993,41 @@ where
     match root.join() {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+/// Chains a panic hook in front of the one in place, once per process: it marks the fiber a
+/// panic starts on, for `fiber::panicking` (see [`Scheduler::current_unwind`]).
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::thread::panicking() {
+        // The hook cannot be changed from a panicking thread; a later `run` installs it.
+        return;
+    }
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if let Some(sched) = Scheduler::on_fiber() {
+                sched.note_panic();
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Aborts the process, naming `self.0`, when dropped: it guards a scope that user code must
+/// not unwind out of (it would unwind through the scheduler), and is forgotten at the end of
+/// that scope on the normal path.
+struct AbortOnUnwind(&'static str);
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!(
+            "spindle: a panic unwound into {}, past fibers suspended on this thread that \
+             cannot be unwound from there; aborting the process",
+            self.0
+        );
+        std::process::abort();
     }
 }
 
@@ -798,5 +1059,47 @@ impl Drop for Scheduler {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(queued);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scheduler;
+    use crate::fiber;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[test]
+    fn a_guard_hit_while_switching_away_is_reported_for_the_fiber_that_left() {
+        // A switch saves the leaving fiber's registers on its own stack after `current` names
+        // the next fiber: a fault there is that fiber's overflow, not the next one's.
+        let reported = crate::run(|| {
+            let guard = Rc::new(Cell::new((0, 0)));
+            let left_guard = Rc::clone(&guard);
+            let leaving = fiber::Builder::new()
+                .name("leaving".into())
+                .spawn(move || {
+                    let sched = Scheduler::current().unwrap();
+                    left_guard.set(sched.current_fiber().local(sched).guard.get());
+                    fiber::yield_now();
+                })
+                .unwrap();
+            let next = fiber::Builder::new()
+                .name("next".into())
+                .spawn(move || {
+                    // Runs right after "leaving" switched to it.
+                    let (start, _) = guard.get();
+                    let mut name = String::new();
+                    let hit = Scheduler::describe_guard_hit(start, &mut |n, _, _| {
+                        name = n.to_owned();
+                    });
+                    hit.then_some(name)
+                })
+                .unwrap();
+            let reported = next.join().unwrap();
+            leaving.join().unwrap();
+            reported
+        });
+        assert_eq!(reported.as_deref(), Some("leaving"));
     }
 }

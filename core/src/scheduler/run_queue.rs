@@ -57,6 +57,11 @@ impl RunQueue {
         Some(head)
     }
 
+    /// Empties the queue.
+    pub(super) fn clear(&self, sched: &Scheduler) {
+        while self.pop(sched).is_some() {}
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len.get()
     }

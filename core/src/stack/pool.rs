@@ -24,6 +24,9 @@ pub(crate) struct StackPool {
     classes: Vec<SizeClass>,
     slabs: Vec<(NonNull<u8>, usize)>,
     hot_limit: usize,
+    /// Set once a fiber has been abandoned on one of these stacks: the slabs then stay mapped
+    /// for the life of the process.
+    keep_mapped: bool,
 }
 
 #[derive(Debug)]
@@ -47,6 +50,7 @@ impl StackPool {
             classes: Vec::new(),
             slabs: Vec::new(),
             hot_limit,
+            keep_mapped: false,
         }
     }
 
@@ -120,11 +124,22 @@ impl StackPool {
     }
 }
 
+impl StackPool {
+    /// Keeps every slab mapped when the pool drops: an abandoned fiber's stack lives on one.
+    pub(crate) fn keep_mapped(&mut self) {
+        self.keep_mapped = true;
+    }
+}
+
 impl Drop for StackPool {
     fn drop(&mut self) {
+        if self.keep_mapped {
+            return;
+        }
         for &(ptr, len) in &self.slabs {
-            // SAFETY: the pool is dropped when its scheduler ends, after every fiber finished,
-            // so no context lives on these slabs any more.
+            // SAFETY: the pool is dropped when its scheduler ends, after every fiber finished
+            // (none was abandoned, or `keep_mapped` returned above), so no context lives on
+            // these slabs any more.
             unsafe { unmap_slab(ptr, len) };
         }
     }
