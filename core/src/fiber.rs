@@ -219,8 +219,9 @@ impl fmt::Debug for FiberShared {
 }
 
 impl FiberShared {
+    /// A control block for a fiber that `sched` will run (it may belong to another thread).
     pub(crate) fn new(
-        sched: &Scheduler,
+        sched: &Arc<SchedShared>,
         name: Option<String>,
         spawned_at: &'static Location<'static>,
     ) -> FiberShared {
@@ -228,7 +229,7 @@ impl FiberShared {
             id: FiberId::next(),
             name: name.map(String::into_boxed_str),
             spawned_at,
-            sched: Arc::clone(sched.shared()),
+            sched: Arc::clone(sched),
             sched_id: sched.id(),
             local: LocalState {
                 state: Cell::new(State::Runnable),
@@ -521,6 +522,24 @@ pub fn panicking_poisons() -> bool {
     }
 }
 
+/// The id of the scheduler the caller runs a fiber of, or `None` on a plain thread: lets a
+/// lock tell whether a waiter shares the unlocker's thread.
+#[doc(hidden)]
+pub fn scheduler_id() -> Option<u32> {
+    Scheduler::on_fiber().map(|sched| sched.id())
+}
+
+/// Whether a fiber about to wait for something another thread holds may spin a little first:
+/// true on a plain thread, and on a fiber whose scheduler has nothing else to run (parking
+/// would only put the thread to sleep, which costs more than a short spin).
+#[doc(hidden)]
+pub fn may_spin() -> bool {
+    match Scheduler::on_fiber() {
+        Some(sched) => sched.nothing_else_runnable(),
+        None => true,
+    }
+}
+
 /// Lets the other runnable fibers of this thread run, then continues. On a plain thread:
 /// `std::thread::yield_now`.
 pub fn yield_now() {
@@ -684,5 +703,29 @@ impl Builder {
             ));
         };
         join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
+    }
+
+    /// Spawns the fiber on scheduler `index` of the caller's runtime (see
+    /// [`runtime::spawn_on`](crate::runtime::spawn_on)); the closure crosses threads.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime, when `index` is not a scheduler of the caller's runtime, when that
+    /// scheduler has ended, and when a stack cannot be mapped on the caller's own scheduler
+    /// (a failure to map one on another scheduler is the fiber's `Err` result, with the
+    /// message).
+    #[track_caller]
+    pub fn spawn_on<F, T>(self, index: usize, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::thread_per_core::spawn_on_with(
+            index,
+            f,
+            self.name,
+            self.stack_size,
+            Location::caller(),
+        )
     }
 }

@@ -15,15 +15,15 @@ use std::thread;
 
 use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait, current_waiter, park};
 use crate::local;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{RemoteSpawn, SchedShared, Scheduler};
 
 /// A fiber seen without its result type.
 pub(crate) trait AnyFiber: Send + Sync + 'static {
     fn shared(&self) -> &FiberShared;
 
-    /// The fiber was abandoned at shutdown and will never finish: its `JoinHandle` gets
-    /// `Err(Cancelled)`. Called on the fiber's thread.
-    fn abandoned(&self);
+    /// The fiber will never run (again): abandoned at shutdown, or never started. Its
+    /// `JoinHandle` gets `Err(payload)`.
+    fn complete_without_running(&self, payload: Box<dyn Any + Send>);
 }
 
 impl fmt::Debug for dyn AnyFiber {
@@ -54,9 +54,9 @@ impl<T: 'static> AnyFiber for FiberCell<T> {
         &self.shared
     }
 
-    fn abandoned(&self) {
-        // An abandoned fiber never completes its packet itself, so this is the one completion.
-        if let Some(unclaimed) = self.packet.complete(Err(Box::new(Cancelled))) {
+    fn complete_without_running(&self, payload: Box<dyn Any + Send>) {
+        // The fiber never completes its packet itself, so this is the one completion.
+        if let Some(unclaimed) = self.packet.complete(Err(payload)) {
             drop_unclaimed(&self.shared, unclaimed);
         }
     }
@@ -75,7 +75,7 @@ where
     T: 'static,
 {
     let cell = Arc::new(FiberCell {
-        shared: FiberShared::new(sched, name, spawned_at),
+        shared: FiberShared::new(sched.shared(), name, spawned_at),
         packet: Packet::new(),
     });
     let packet = NonNull::from(&cell.packet);
@@ -93,6 +93,65 @@ where
         packet,
     })
 }
+
+/// Spawns `f` on another thread's scheduler (through its remote queue) and returns its handle.
+pub(crate) fn spawn_remote<F, T>(
+    target: &Arc<SchedShared>,
+    f: F,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    spawned_at: &'static Location<'static>,
+) -> Result<JoinHandle<T>, ()>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cell = Arc::new(FiberCell {
+        shared: FiberShared::new(target, name, spawned_at),
+        packet: Packet::new(),
+    });
+    let packet = PacketPtr(NonNull::from(&cell.packet));
+    let body = move |cancelled: bool| {
+        // SAFETY: as in `spawn_on`: the target's table holds the cell until the fiber has
+        // finished, which is after `body` returns.
+        let packet = unsafe { packet.get().as_ref() };
+        run_body(cancelled, f, packet);
+    };
+    let fiber: FiberRef = cell;
+    let spawn = RemoteSpawn {
+        fiber: Arc::clone(&fiber),
+        body: Box::new(body),
+        stack_size,
+    };
+    target.spawn_remote(spawn).map_err(drop)?;
+    Ok(JoinHandle {
+        fiber: Fiber::from_ref(fiber),
+        joined: false,
+        packet: packet.get(),
+    })
+}
+
+/// A fiber's packet, sent with its body to the scheduler that runs it.
+struct PacketPtr<T>(NonNull<Packet<T>>);
+
+impl<T> PacketPtr<T> {
+    fn get(&self) -> NonNull<Packet<T>> {
+        self.0
+    }
+}
+
+impl<T> Clone for PacketPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for PacketPtr<T> {}
+
+// SAFETY: the pointer is only dereferenced by the fiber that completes the packet and by its
+// JoinHandle, following `Packet`'s state protocol (the same sharing `FiberCell`'s Sync impl
+// allows); the `T` it carries crosses threads only when `T: Send`.
+unsafe impl<T: Send> Send for PacketPtr<T> {}
 
 /// Runs a fiber's closure (unless the runtime is already shutting down), publishes the
 /// result (dropping it if nobody can claim it), then drops the fiber-local values, so that

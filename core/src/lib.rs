@@ -22,6 +22,7 @@ mod slab;
 mod stack;
 mod stats;
 mod sys;
+mod thread_per_core;
 mod timer;
 mod watchdog;
 

@@ -34,6 +34,8 @@ pub(crate) struct Config {
     pub(crate) deadlock_timeout: Option<Duration>,
     pub(crate) blocking: Option<(usize, Duration)>,
     pub(crate) unwind_at_shutdown: bool,
+    pub(crate) threads: Option<usize>,
+    pub(crate) pin_to_cores: bool,
 }
 
 impl fmt::Debug for Config {
@@ -48,6 +50,8 @@ impl fmt::Debug for Config {
             .field("deadlock_timeout", &self.deadlock_timeout)
             .field("blocking", &self.blocking)
             .field("unwind_at_shutdown", &self.unwind_at_shutdown)
+            .field("threads", &self.threads)
+            .field("pin_to_cores", &self.pin_to_cores)
             .finish()
     }
 }
@@ -64,6 +68,8 @@ impl Default for Config {
             deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
             blocking: None,
             unwind_at_shutdown: !cfg!(panic = "abort"),
+            threads: None,
+            pin_to_cores: false,
         }
     }
 }
@@ -195,6 +201,22 @@ impl Builder {
         self
     }
 
+    /// Sets how many schedulers (threads) [`Runtime::run_on_each`] starts. Default: one per
+    /// core this process may run on (`std::thread::available_parallelism`). [`Runtime::run`]
+    /// and [`run`] always use one, on the calling thread.
+    pub fn threads(mut self, n: usize) -> Builder {
+        self.config.threads = Some(n);
+        self
+    }
+
+    /// Pins each scheduler of [`Runtime::run_on_each`] to its own CPU (scheduler `i` to the
+    /// `i`-th CPU this process may run on, modulo their number). Off by default. A thread
+    /// that cannot be pinned runs unpinned, with a message on stderr.
+    pub fn pin_to_cores(mut self, pin: bool) -> Builder {
+        self.config.pin_to_cores = pin;
+        self
+    }
+
     /// Checks the settings and makes the runtime.
     ///
     /// # Errors
@@ -204,6 +226,9 @@ impl Builder {
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
+        if config.threads == Some(0) {
+            return invalid("spindle::runtime::Builder::threads must be at least 1");
+        }
         if config.poll_interval == 0 {
             return invalid("spindle::runtime::Builder::poll_interval must be at least 1");
         }
@@ -291,9 +316,61 @@ impl Runtime {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        scheduler::run_root(self.config.clone(), f, Location::caller())
+        scheduler::run_root(self.config.clone(), f, Location::caller(), None)
     }
 }
+
+impl Runtime {
+    /// Runs `f(index)` as the root fiber of each of [`Builder::threads`] schedulers, one per
+    /// thread (the calling thread is scheduler 0), and returns their values by index.
+    ///
+    /// The schedulers are independent 1:N schedulers: a fiber never leaves the scheduler that
+    /// started it, so `thread_local!` stays sound. Work crosses schedulers only when asked:
+    /// [`spawn_on`] starts a `Send` closure on another scheduler;
+    /// spindle's locks, channels and sockets work across them (a socket moved to another
+    /// scheduler waits on that one's reactor). Each scheduler shuts down on its own when its
+    /// root returns, as [`Runtime::run`] does; the others are unaffected. Fibers queued on a
+    /// scheduler that has ended never run: their `JoinHandle`s get `Err(Cancelled)`.
+    ///
+    /// Returns when every scheduler has ended.
+    ///
+    /// # Panics
+    ///
+    /// When a root panics: after every scheduler has ended, with the panic of the
+    /// lowest-numbered scheduler that panicked, its message prefixed by `spindle: scheduler
+    /// <index> panicked:`. Also as [`Runtime::run`] panics, on any of the threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # extern crate spindle_core as spindle;
+    /// let rt = spindle::Runtime::builder().threads(2).build()?;
+    /// let threads = rt.run_on_each(|index| (index, std::thread::current().id()));
+    /// assert_eq!(threads.len(), 2);
+    /// assert_ne!(threads[0].1, threads[1].1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn run_on_each<F, T>(&self, f: F) -> Vec<T>
+    where
+        F: Fn(usize) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let n = self
+            .config
+            .threads
+            .unwrap_or_else(crate::thread_per_core::default_threads);
+        crate::thread_per_core::run_on_each(
+            self.config.clone(),
+            n,
+            self.config.pin_to_cores,
+            f,
+            Location::caller(),
+        )
+    }
+}
+
+pub use crate::thread_per_core::{scheduler_index, schedulers, spawn_on, stats_of_each};
 
 /// Runs `f` as the root fiber of a runtime with default settings; see [`Runtime::run`].
 ///
@@ -317,5 +394,5 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    scheduler::run_root(Config::default(), f, Location::caller())
+    scheduler::run_root(Config::default(), f, Location::caller(), None)
 }

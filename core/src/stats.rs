@@ -47,25 +47,93 @@ pub struct Stats {
 
 /// Statistics of the runtime running on the current thread, or `None` outside a runtime.
 pub fn stats() -> Option<Stats> {
-    let sched = Scheduler::current()?;
-    let c = &sched.counters;
-    let (runnable, timers_armed, io_waiters) = sched.queue_lengths();
-    Some(Stats {
-        fibers_alive: sched.fibers_alive(),
-        fibers_spawned: c.spawned.get(),
-        runnable,
-        switches: c.switches.get(),
-        parks: c.parks.get(),
-        reactor_polls: c.polls.get(),
-        reactor_events: c.events.get(),
-        timers_armed,
-        timers_fired: c.timers_fired.get(),
-        io_waiters,
-        stalls: sched
-            .shared()
-            .monitor()
-            .stalls
-            .load(std::sync::atomic::Ordering::Relaxed),
-        unblock_jobs: crate::blocking::jobs_in_flight(),
-    })
+    Scheduler::current().map(Stats::of)
+}
+
+impl Stats {
+    /// The statistics of one scheduler, read on its thread.
+    pub(crate) fn of(sched: &Scheduler) -> Stats {
+        let c = &sched.counters;
+        let (runnable, timers_armed, io_waiters) = sched.queue_lengths();
+        Stats {
+            fibers_alive: sched.fibers_alive(),
+            fibers_spawned: c.spawned.get(),
+            runnable,
+            switches: c.switches.get(),
+            parks: c.parks.get(),
+            reactor_polls: c.polls.get(),
+            reactor_events: c.events.get(),
+            timers_armed,
+            timers_fired: c.timers_fired.get(),
+            io_waiters,
+            stalls: sched
+                .shared()
+                .monitor()
+                .stalls
+                .load(std::sync::atomic::Ordering::Relaxed),
+            unblock_jobs: crate::blocking::jobs_in_flight(),
+        }
+    }
+}
+
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    /// Adds two schedulers' statistics, field by field (`unblock_jobs`, which counts the
+    /// whole process, is taken once).
+    fn add(self, other: Stats) -> Stats {
+        Stats {
+            fibers_alive: self.fibers_alive + other.fibers_alive,
+            fibers_spawned: self.fibers_spawned + other.fibers_spawned,
+            runnable: self.runnable + other.runnable,
+            switches: self.switches + other.switches,
+            parks: self.parks + other.parks,
+            reactor_polls: self.reactor_polls + other.reactor_polls,
+            reactor_events: self.reactor_events + other.reactor_events,
+            timers_armed: self.timers_armed + other.timers_armed,
+            timers_fired: self.timers_fired + other.timers_fired,
+            io_waiters: self.io_waiters + other.io_waiters,
+            stalls: self.stalls + other.stalls,
+            unblock_jobs: self.unblock_jobs.max(other.unblock_jobs),
+        }
+    }
+}
+
+impl std::iter::Sum for Stats {
+    fn sum<I: Iterator<Item = Stats>>(iter: I) -> Stats {
+        iter.fold(Stats::default(), |a, b| a + b)
+    }
+}
+
+/// A scheduler's statistics as other threads see them: a copy its thread refreshes whenever
+/// it has made 1024 switches since the last copy, and before it sleeps in the poller.
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    stats: std::sync::Mutex<Stats>,
+    /// Switch count at the last copy (scheduler thread only).
+    at_switch: std::sync::atomic::AtomicU64,
+}
+
+impl Published {
+    /// Refreshes the copy if it is due (`force`: the scheduler is about to sleep or end).
+    /// Never blocks: a reader holding the lock just gets the older copy.
+    pub(crate) fn refresh(&self, sched: &Scheduler, force: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let switches = sched.counters.switches.get();
+        if !force && switches.wrapping_sub(self.at_switch.load(Relaxed)) < 1024 {
+            return;
+        }
+        if let Ok(mut stats) = self.stats.try_lock() {
+            *stats = Stats::of(sched);
+            self.at_switch.store(switches, Relaxed);
+        }
+    }
+
+    /// The last copy.
+    pub(crate) fn get(&self) -> Stats {
+        *self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

@@ -39,3 +39,27 @@ pub(crate) fn page_size() -> usize {
         size => size,
     }
 }
+
+/// Pins the calling thread to the `index`-th CPU (modulo their number) of those this process
+/// may run on. Returns the CPU's number.
+pub(crate) fn pin_to_cpu(index: usize) -> io::Result<usize> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = size_of::<libc::cpu_set_t>();
+    // SAFETY: `allowed` is a writable cpu_set_t of `size` bytes; pid 0 is the calling thread.
+    cvt(unsafe { libc::sched_getaffinity(0, size, &mut allowed) })?;
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the set's capacity.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
+        .collect();
+    let Some(&cpu) = cpus.get(index % cpus.len().max(1)) else {
+        return Err(io::Error::other("this thread may run on no CPU"));
+    };
+    // SAFETY: as above, all-zero is the empty set.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut one) };
+    // SAFETY: `one` is a readable cpu_set_t of `size` bytes; pid 0 is the calling thread.
+    cvt(unsafe { libc::sched_setaffinity(0, size, &one) })?;
+    Ok(cpu)
+}

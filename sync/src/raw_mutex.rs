@@ -4,10 +4,10 @@
 //!
 //! | `QUEUED` (bit 1) | `LOCKED` (bit 0) | meaning                                                        |
 //! |:---:|:---:|-------------------------------------------------------------------------------------|
-//! | 0 | 0 | unlocked, no waiter. `lock` is one `compare_exchange(0 → LOCKED)`                         |
+//! | 0 | 0 | unlocked, no waiter. `lock` is one `compare_exchange(word → word \| LOCKED)`              |
 //! | 0 | 1 | locked, no waiter. `unlock` is one `compare_exchange(LOCKED → 0)`                          |
-//! | 1 | 1 | locked, waiters queued. `unlock` takes the slow path and hands the lock to the head waiter |
-//! | 1 | 0 | never: a hand-off passes the lock on without ever clearing `LOCKED`                        |
+//! | 1 | 1 | locked, waiters queued. `unlock` takes the slow path (hand-off or release, see below)     |
+//! | 1 | 0 | unlocked, waiters queued: released to let a running locker barge; the woken head waiter competes for it |
 //!
 //! Both fast paths load the word before their `compare_exchange` (an L1 hit when
 //! uncontended), so a contended `lock` or `unlock` goes to its slow path without a
@@ -19,17 +19,31 @@
 //! mutex; with `QUEUED` set the uncontended unlock fails its `compare_exchange` and must
 //! look at the queue, so no wake-up is lost.
 //!
-//! # Who wins a hand-off
+//! # Who gets the lock at unlock
 //!
-//! The longest-waiting waiter, always. On unlock with waiters queued, the lock is not
-//! released: ownership passes directly to the head of the FIFO, which wakes up already
-//! holding it. Barging (release, wake one, let everyone race) would starve parked fibers
-//! in a 1:N runtime: the unlocking fiber keeps its thread until it parks, so it would win
-//! every re-lock and the woken fiber would find the mutex taken again, every time. Direct
-//! hand-off costs throughput under heavy contention (each acquisition waits for the
-//! next waiter to be scheduled), which is the price of that fairness.
+//! With waiters queued, `unlock` either **hands off** — ownership passes directly to the
+//! head of the FIFO, which wakes up already holding it — or **releases** it and wakes the
+//! head to compete, so that a locker already running may take it first ("barging"):
+//!
+//! | head waiter                                   | what `unlock` does                  |
+//! |-----------------------------------------------|-------------------------------------|
+//! | a fiber of the unlocker's own scheduler       | hand-off                            |
+//! | on another thread, fairness deadline passed   | hand-off, next deadline in 0.5 ms    |
+//! | on another thread, before the deadline        | release and wake it                 |
+//!
+//! Hand-off among the fibers of one thread is what keeps a 1:N runtime fair: the unlocking
+//! fiber keeps its thread until it parks, so with barging it would win every re-lock and
+//! the woken fiber would find the mutex taken again, every time. Across threads the same
+//! strict hand-off makes a convoy: every acquisition waits for a remote thread to be woken
+//! and scheduled (microseconds) while the lock sits idle. There, running lockers may barge,
+//! and at least every 0.5 ms the head waiter is served by a hand-off (eventual fairness, as
+//! in parking_lot). A woken waiter that loses the race queues again.
+//!
+//! A locker that finds the mutex held spins briefly before it queues when parking would
+//! only put its thread to sleep (a plain thread, or a fiber whose scheduler has nothing
+//! else to run): a holder on another thread usually releases within that time.
 
-use crate::shim::{AtomicU8, Ordering, loom_const_fn};
+use crate::shim::{AtomicU8, Ordering, clock_nanos, loom_const_fn, may_spin, scheduler_id};
 use crate::spin::SpinLock;
 use crate::waiter::{List, OnUnwind, Waiter};
 use std::fmt;
@@ -38,20 +52,44 @@ use std::pin::pin;
 const LOCKED: u8 = 0b01;
 const QUEUED: u8 = 0b10;
 
+/// How often a waiter on another thread is served by a hand-off, at least.
+const FAIR_INTERVAL_NANOS: u64 = 500_000;
+/// Checks of the lock word a locker makes while spinning before it queues.
+const SPINS: u32 = 64;
+
+/// What a queued waiter tells the unlocker, and what the unlocker answers.
+#[derive(Debug, Default)]
+struct Wait {
+    /// The waiter's scheduler (`None`: a plain thread).
+    scheduler: Option<u32>,
+    /// Set by the unlocker: the lock was handed over (else: released, compete for it).
+    handed: bool,
+}
+
+/// The wait queue and the fairness deadline, under the mutex's spin lock.
+struct Queue {
+    list: List<Wait>,
+    /// `clock_nanos()` after which the next unlock hands off to a remote head waiter.
+    fair_at: u64,
+}
+
+fn list(queue: &mut Queue) -> &mut List<Wait> {
+    &mut queue.list
+}
+
 /// A mutex without data: the lock word and its wait queue.
 pub(crate) struct RawMutex {
     word: AtomicU8,
-    queue: SpinLock<List<()>>,
-}
-
-fn list(queue: &mut List<()>) -> &mut List<()> {
-    queue
+    queue: SpinLock<Queue>,
 }
 
 impl RawMutex {
     loom_const_fn! {
         pub(crate) fn new() -> RawMutex {
-            RawMutex { word: AtomicU8::new(0), queue: SpinLock::new(List::new()) }
+            RawMutex {
+                word: AtomicU8::new(0),
+                queue: SpinLock::new(Queue { list: List::new(), fair_at: 0 }),
+            }
         }
     }
 
@@ -63,18 +101,21 @@ impl RawMutex {
         }
     }
 
-    /// Acquires the lock if it is free.
+    /// Acquires the lock if it is free (`LOCKED` clear, even with waiters queued: a lock
+    /// released for its waiters to compete for goes to whoever takes it first).
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
         // Looking first spares the contended case a failing compare-exchange.
-        self.word.load(Ordering::Relaxed) == 0
+        let word = self.word.load(Ordering::Relaxed);
+        word & LOCKED == 0
             && self
                 .word
-                .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(word, word | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
     }
 
-    /// Releases the lock, handing it to the longest waiter if there is one.
+    /// Releases the lock, handing it to the longest waiter or waking it (see the module
+    /// docs).
     #[inline]
     pub(crate) fn unlock(&self) {
         // Looking first spares the contended case a failing compare-exchange.
@@ -90,20 +131,43 @@ impl RawMutex {
 
     #[cold]
     fn lock_contended(&self) {
-        let waiter = pin!(Waiter::new("Mutex", &self.queue, list, ()));
+        loop {
+            if may_spin() {
+                for _ in 0..SPINS {
+                    std::hint::spin_loop();
+                    if self.try_lock() {
+                        return;
+                    }
+                }
+            }
+            if self.queue_and_park() {
+                return;
+            }
+            // Woken to compete, and lost (or not yet tried): go round.
+        }
+    }
+
+    /// Queues the caller (unless the lock is free) and parks it. Returns whether it holds
+    /// the lock: `false` when it was woken to compete for a released lock.
+    fn queue_and_park(&self) -> bool {
+        let wait = Wait {
+            scheduler: scheduler_id(),
+            handed: false,
+        };
+        let waiter = pin!(Waiter::new("Mutex", &self.queue, list, wait));
         {
             let mut queue = self.queue.lock();
             let mut word = self.word.load(Ordering::Relaxed);
             loop {
                 if word & LOCKED == 0 {
-                    // Free again (and so, by the invariant, no waiter): take it.
+                    // Free (possibly with waiters queued, woken to compete): take it.
                     match self.word.compare_exchange_weak(
                         word,
                         word | LOCKED,
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => return,
+                        Ok(_) => return true,
                         Err(now) => word = now,
                     }
                 } else {
@@ -124,37 +188,77 @@ impl RawMutex {
         let on_unwind = OnUnwind(|| self.abandon(waiter.as_ref()));
         waiter.as_ref().park(None);
         on_unwind.disarm();
-        // Notified means the unlocker handed us the lock.
+        waiter.take_payload().handed
     }
 
     #[cold]
     fn unlock_contended(&self) {
         let mut queue = self.queue.lock();
+        let me = scheduler_id();
+        let hand_off = match queue.list.front() {
+            None => true,
+            Some(head) if me.is_some() && head.scheduler == me => true,
+            Some(_) => {
+                let now = clock_nanos();
+                let due = now >= queue.fair_at;
+                if due {
+                    queue.fair_at = now.saturating_add(FAIR_INTERVAL_NANOS);
+                }
+                due
+            }
+        };
+        let left = queue.list.len().saturating_sub(1);
         // Store the word before marking the waiter notified: once notified it may unlock
         // at once, and must find `LOCKED` (and `QUEUED` if others still wait) in place.
-        let word = match queue.len() {
-            0 => 0,
-            1 => LOCKED,
-            _ => LOCKED | QUEUED,
+        let word = match (hand_off, left) {
+            (_, _) if queue.list.is_empty() => 0,
+            (true, 0) => LOCKED,
+            (true, _) => LOCKED | QUEUED,
+            (false, 0) => 0,
+            (false, _) => QUEUED,
         };
         self.word.store(word, Ordering::Release);
-        let handoff = queue.pop_front_with(|()| ());
+        let woken = queue.list.pop_front_with(|wait| wait.handed = hand_off);
         drop(queue);
-        if let Some(((), wake)) = handoff {
+        if let Some(((), wake)) = woken {
             wake.wake();
         }
     }
 
     /// A queued waiter is being unwound: leave the queue, or release a lock handed to us.
-    fn abandon(&self, waiter: std::pin::Pin<&Waiter<'_, List<()>, ()>>) {
+    fn abandon(&self, waiter: std::pin::Pin<&Waiter<'_, Queue, Wait>>) {
         let mut queue = self.queue.lock();
         if waiter.cancel(&mut queue) {
-            if queue.is_empty() {
+            if queue.list.is_empty() {
                 self.word.fetch_and(!QUEUED, Ordering::Relaxed);
             }
         } else {
             drop(queue);
-            self.unlock();
+            if waiter.take_payload().handed {
+                self.unlock();
+            } else {
+                // We were woken to compete for a released lock and leave instead: pass the
+                // wake-up on, or the next waiter could sleep on a free lock.
+                self.wake_next_if_free();
+            }
+        }
+    }
+
+    /// Wakes the head waiter to compete if the lock is free and waiters are queued.
+    fn wake_next_if_free(&self) {
+        let mut queue = self.queue.lock();
+        if self.word.load(Ordering::Relaxed) & LOCKED != 0 || queue.list.is_empty() {
+            return;
+        }
+        let word = if queue.list.len() > 1 { QUEUED } else { 0 };
+        // Only QUEUED changes here (under the queue lock); a concurrent locker may set LOCKED.
+        if word == 0 {
+            self.word.fetch_and(!QUEUED, Ordering::Relaxed);
+        }
+        let woken = queue.list.pop_front_with(|wait| wait.handed = false);
+        drop(queue);
+        if let Some(((), wake)) = woken {
+            wake.wake();
         }
     }
 }

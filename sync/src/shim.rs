@@ -8,7 +8,8 @@
 
 #[cfg(not(loom))]
 pub(crate) use spindle_core::fiber::{
-    Fiber, current_waiter as current, panicking, panicking_poisons, park, park_timeout, waiting_on,
+    Fiber, current_waiter as current, may_spin, panicking, panicking_poisons, park, park_timeout,
+    scheduler_id, waiting_on,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
@@ -21,6 +22,33 @@ pub(crate) use loom::thread::{Thread as Fiber, current, park};
 /// Under loom, fibers are loom threads: std's answer is the thread's own.
 #[cfg(loom)]
 pub(crate) use std::thread::{panicking, panicking as panicking_poisons};
+
+/// loom threads are plain threads: none shares a scheduler with another.
+#[cfg(loom)]
+pub(crate) fn scheduler_id() -> Option<u32> {
+    None
+}
+
+/// loom explores interleavings, not spinning: a waiter queues at once.
+#[cfg(loom)]
+pub(crate) fn may_spin() -> bool {
+    false
+}
+
+/// Nanoseconds on a monotonic clock, for the mutex's fairness deadline.
+#[cfg(not(loom))]
+pub(crate) fn clock_nanos() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// loom has no clock: time stands still, so the first contended unlock hands off and the
+/// later ones let lockers barge, and the model explores both.
+#[cfg(loom)]
+pub(crate) fn clock_nanos() -> u64 {
+    0
+}
 
 /// loom has no deadlock report to feed.
 #[cfg(loom)]

@@ -54,6 +54,7 @@ use crate::runtime::{self, Config};
 use crate::slab::Slab;
 use crate::stack::{AltStack, Stack, StackPool, install_overflow_handler, round_stack_size};
 use crate::stats::Counters;
+use crate::thread_per_core::Member;
 use crate::timer::Timers;
 use crate::watchdog::{self, StallMonitor};
 
@@ -71,12 +72,36 @@ const MAX_INLINE_CLOSURE: usize = 1024;
 /// fiber is abandoned.
 const MAX_CANCEL_RAISES: u32 = 4;
 
+/// A fiber that another thread asked this scheduler to start (`spawn_on`).
+pub(crate) struct RemoteSpawn {
+    pub(crate) fiber: FiberRef,
+    pub(crate) body: Box<dyn FnOnce(bool) + Send>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl std::fmt::Debug for RemoteSpawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSpawn")
+            .field("fiber", &self.fiber)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What other threads hand a scheduler.
+#[derive(Debug, Default)]
+struct RemoteQueue {
+    /// Fibers of this scheduler unparked from other threads.
+    unparks: Vec<FiberRef>,
+    /// Fibers to start here.
+    spawns: Vec<RemoteSpawn>,
+}
+
 /// The part of a scheduler that other threads may touch.
 #[derive(Debug)]
 pub(crate) struct SchedShared {
     id: u32,
-    /// Fibers unparked from other threads; `None` once the scheduler has ended.
-    remote: Mutex<Option<Vec<FiberRef>>>,
+    /// Wake-ups and spawns from other threads; `None` once the scheduler has ended.
+    remote: Mutex<Option<RemoteQueue>>,
     /// Set when `remote` may be non-empty (checked without the lock).
     has_remote: AtomicBool,
     /// Set while the scheduler blocks in the poller.
@@ -88,6 +113,8 @@ pub(crate) struct SchedShared {
     /// `Fiber::clone`): while there are any, another thread might unpark a fiber, so an idle
     /// scheduler is not called deadlocked.
     pub(crate) exported_handles: AtomicUsize,
+    /// Counters published for other threads (see `spindle::runtime::stats_of_each`).
+    pub(crate) published: crate::stats::Published,
 }
 
 impl SchedShared {
@@ -105,18 +132,33 @@ impl SchedShared {
 
     /// Queues `fiber` to be unparked by its scheduler, waking the scheduler if it sleeps.
     pub(crate) fn unpark_remote(&self, fiber: FiberRef) {
+        // An ended scheduler's fibers have all finished (or were abandoned): nothing to wake.
+        let _ = self.push_remote(|queue| queue.unparks.push(fiber));
+    }
+
+    /// Queues a fiber to be started by this scheduler. Gives the spawn back if the scheduler
+    /// has ended.
+    pub(crate) fn spawn_remote(&self, spawn: RemoteSpawn) -> Result<(), RemoteSpawn> {
+        let mut spawn = Some(spawn);
+        match self.push_remote(|queue| queue.spawns.extend(spawn.take())) {
+            Ok(()) => Ok(()),
+            Err(()) => Err(spawn.take().expect("not queued")),
+        }
+    }
+
+    /// Runs `push` on the remote queue and wakes the scheduler if it sleeps; `Err` once the
+    /// scheduler has ended.
+    fn push_remote(&self, push: impl FnOnce(&mut RemoteQueue)) -> Result<(), ()> {
         let mut queue = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(queue) = queue.as_mut() else {
-            // The scheduler has ended; its fibers all finished.
-            return;
-        };
-        queue.push(fiber);
+        let queue = queue.as_mut().ok_or(())?;
+        push(queue);
         // SeqCst pairs with the scheduler's store to `sleeping` then load of `has_remote`:
         // at least one side sees the other's write, so a wake-up is never lost.
         self.has_remote.store(true, Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
             self.notifier.notify();
         }
+        Ok(())
     }
 }
 
@@ -151,6 +193,8 @@ pub(crate) struct Scheduler {
     outer_panicking: bool,
     /// Since when the shutdown has been stuck: fibers left, all parked, nothing to wake them.
     stuck_since: Cell<Option<Instant>>,
+    /// Its place among the schedulers of a thread-per-core runtime.
+    member: Option<Member>,
     /// The deadlock report, once one has been detected; `run` panics with it.
     deadlock: RefCell<Option<String>>,
     /// Direct switches left before the next detour through the main context.
@@ -185,6 +229,11 @@ impl Scheduler {
 
     pub(crate) fn shared(&self) -> &Arc<SchedShared> {
         &self.shared
+    }
+
+    /// Its place among the schedulers of a thread-per-core runtime, if it is one of them.
+    pub(crate) fn member(&self) -> Option<&Member> {
+        self.member.as_ref()
     }
 
     /// Whether a fiber (not the main context) is running.
@@ -271,15 +320,22 @@ impl Scheduler {
         }
     }
 
-    fn new(config: Config, poller: Poller, notifier: Notifier, outer_panicking: bool) -> Scheduler {
+    fn new(
+        config: Config,
+        poller: Poller,
+        notifier: Notifier,
+        outer_panicking: bool,
+        member: Option<Member>,
+    ) -> Scheduler {
         let shared = Arc::new(SchedShared {
             id: NEXT_SCHEDULER_ID.fetch_add(1, Ordering::Relaxed),
-            remote: Mutex::new(Some(Vec::new())),
+            remote: Mutex::new(Some(RemoteQueue::default())),
             has_remote: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             notifier,
             monitor: StallMonitor::default(),
             exported_handles: AtomicUsize::new(0),
+            published: crate::stats::Published::default(),
         });
         Scheduler {
             id: shared.id,
@@ -301,6 +357,7 @@ impl Scheduler {
             unwinding: Cell::new(0),
             outer_panicking,
             stuck_since: Cell::new(None),
+            member,
             deadlock: RefCell::new(None),
             counters: Counters::default(),
         }
@@ -578,7 +635,7 @@ impl Scheduler {
         {
             return;
         }
-        let woken = {
+        let RemoteQueue { unparks, spawns } = {
             let mut queue = self
                 .shared
                 .remote
@@ -586,8 +643,25 @@ impl Scheduler {
                 .unwrap_or_else(PoisonError::into_inner);
             queue.as_mut().map(std::mem::take).unwrap_or_default()
         };
-        for fiber in &woken {
+        for fiber in &unparks {
             self.unpark_local(fiber.shared());
+        }
+        for RemoteSpawn {
+            fiber,
+            body,
+            stack_size,
+        } in spawns
+        {
+            let shared: *const FiberShared = fiber.shared();
+            if let Err(e) = self.spawn(Arc::clone(&fiber), body, stack_size) {
+                // SAFETY: `fiber` (still held here) keeps the control block alive.
+                let shared = unsafe { &*shared };
+                fiber.complete_without_running(Box::new(format!(
+                    "spindle: spawn_on: cannot start fiber {} on scheduler {}: {e}",
+                    shared.id.as_u64(),
+                    self.id
+                )));
+            }
         }
     }
 
@@ -642,6 +716,7 @@ impl Scheduler {
         } else {
             self.stuck_since.set(None);
         }
+        self.shared.published.refresh(self, !busy);
         if !busy {
             self.shared.sleeping.store(true, Ordering::SeqCst);
             if self.shared.has_remote.load(Ordering::SeqCst) {
@@ -727,7 +802,7 @@ impl Scheduler {
         }
         let fiber_ref = self.fibers.borrow_mut().remove(local.slot.get());
         if let Some(fiber_ref) = fiber_ref {
-            fiber_ref.abandoned();
+            fiber_ref.complete_without_running(Box::new(Cancelled));
             // The control block is leaked on purpose, see above.
             std::mem::forget(fiber_ref);
         }
@@ -847,6 +922,12 @@ impl Scheduler {
         }
     }
 
+    /// Whether no other fiber is waiting to run.
+    #[inline]
+    pub(crate) fn nothing_else_runnable(&self) -> bool {
+        self.run_queue.len() == 0
+    }
+
     /// Number of fibers alive (not yet reclaimed), the root included.
     pub(crate) fn fibers_alive(&self) -> usize {
         self.fibers.borrow().len()
@@ -947,7 +1028,12 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
 }
 
 /// Runs `f` as the root fiber of a new scheduler on this thread; see `spindle::run`.
-pub(crate) fn run_root<F, T>(config: Config, f: F, caller: &'static Location<'static>) -> T
+pub(crate) fn run_root<F, T>(
+    config: Config,
+    f: F,
+    caller: &'static Location<'static>,
+    member: Option<Member>,
+) -> T
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
@@ -969,7 +1055,16 @@ where
         .stall_threshold
         .map(|t| (t, config.stall_hook.clone()));
     let outer_panicking = std::thread::panicking();
-    let sched = Box::new(Scheduler::new(config, poller, notifier, outer_panicking));
+    let sched = Box::new(Scheduler::new(
+        config,
+        poller,
+        notifier,
+        outer_panicking,
+        member.clone(),
+    ));
+    if let Some(member) = &member {
+        member.register(&sched.shared);
+    }
     let _current = CurrentGuard::enter(&sched);
     let _watch = stall.map(|(threshold, hook)| {
         watchdog::watch(
@@ -983,6 +1078,7 @@ where
         .unwrap_or_else(|e| panic!("spindle::run: cannot allocate the root fiber's stack: {e}"));
     sched.root.set(root.fiber_shared());
     sched.run_loop();
+    sched.shared.published.refresh(&sched, true);
     drop(_watch);
     drop(_current);
     let deadlock = sched.deadlock.borrow_mut().take();
@@ -1051,14 +1147,19 @@ impl Drop for CurrentGuard {
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
-        // Refuse further remote wake-ups and drop the queued handles.
+        // Refuse further remote wake-ups and spawns, and drop the queued handles. Fibers
+        // queued to start here never will: their JoinHandles get `Err(Cancelled)`.
         let queued = self
             .shared
             .remote
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        drop(queued);
+        if let Some(queued) = queued {
+            for spawn in queued.spawns {
+                spawn.fiber.complete_without_running(Box::new(Cancelled));
+            }
+        }
     }
 }
 
