@@ -106,6 +106,49 @@ impl TcpListener {
         })
     }
 
+    /// Creates a listener bound to `addr` with `SO_REUSEPORT` (and `SO_REUSEADDR`) set, so that
+    /// several listeners — one per scheduler of a thread-per-core runtime — can bind the same
+    /// address and the kernel spreads incoming connections among them (by a hash of each
+    /// connection's addresses and ports). Each address `addr` resolves to is tried in turn,
+    /// as with [`bind`](Self::bind); the backlog is 1024.
+    ///
+    /// Every listener sharing the port must be bound this way, by the same user. A listener
+    /// that closes drops the connections queued on it that were not yet accepted.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind); `AddrInUse` when the port is held by a socket bound without
+    /// `SO_REUSEPORT`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod spindle { pub use spindle_core::{fiber, run}; pub use spindle_io::{net, os}; }
+    /// use spindle::net::TcpListener;
+    ///
+    /// let first = TcpListener::bind_reuse_port("127.0.0.1:0").unwrap();
+    /// let addr = first.local_addr().unwrap();
+    /// let second = TcpListener::bind_reuse_port(addr).unwrap();
+    /// assert_eq!(second.local_addr().unwrap(), addr);
+    /// ```
+    pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let listener = addr::each_addr(addr, |a| {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(*a),
+                socket2::Type::STREAM.nonblocking().cloexec(),
+                None,
+            )?;
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+            socket.bind(&(*a).into())?;
+            socket.listen(1024)?;
+            Ok(std::net::TcpListener::from(socket))
+        })?;
+        Ok(TcpListener {
+            source: Source::new(listener),
+        })
+    }
+
     /// Returns the local address this listener is bound to.
     ///
     /// # Errors
