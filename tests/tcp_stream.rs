@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use spindle::fiber;
 use spindle::net::{SocketAddr, TcpListener, TcpStream};
-use util::{Ticker, pattern, run};
+use util::{RuntimeThread, Ticker, pattern, run, std_echo_server};
 
 /// An address nothing listens on: bound once, then released.
 fn refused_addr() -> SocketAddr {
@@ -563,4 +563,42 @@ fn converting_one_clone_to_std_keeps_the_other_parking_not_blocking() {
         ticker.stop();
         drop(std_stream);
     });
+}
+
+/// Regression (issue 9, item 3): a stream moved back and forth between two runtimes in the
+/// middle of a conversation failed with `AlreadyExists` on its third wait, and each runtime it
+/// left kept a stale registration. Each hop now hands the registration over.
+#[test]
+fn a_stream_moved_between_runtimes_mid_conversation_keeps_working() {
+    let addr = std_echo_server(1);
+    let runtimes = [RuntimeThread::start(), RuntimeThread::start()];
+    let mut stream = Some(runtimes[0].exec(move || TcpStream::connect(addr).unwrap()));
+    for hop in 0..8u32 {
+        let (rt, other) = (&runtimes[hop as usize % 2], &runtimes[1 - hop as usize % 2]);
+        let mut s = stream.take().unwrap();
+        let (s, echoed) = rt.exec(move || {
+            // Nothing is on the way yet: the read waits in this runtime's reactor.
+            s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+            let mut buf = [0; 16];
+            let kind = s.read(&mut buf).unwrap_err().kind();
+            assert_eq!(kind, ErrorKind::WouldBlock, "hop {hop}");
+            s.set_read_timeout(None).unwrap();
+            let msg = pattern(64 * 1024, hop);
+            let mut back = vec![0; msg.len()];
+            s.write_all(&msg).unwrap();
+            s.read_exact(&mut back).unwrap();
+            (s, back == msg)
+        });
+        assert!(echoed, "hop {hop}: the echo differs");
+        stream = Some(s);
+        let stale = other.exec(|| spindle::stats().unwrap().io_registered);
+        assert_eq!(
+            stale, 0,
+            "hop {hop}: the runtime the stream left still has it"
+        );
+    }
+    drop(stream);
+    for rt in &runtimes {
+        assert_eq!(rt.exec(|| spindle::stats().unwrap().io_registered), 0);
+    }
 }

@@ -39,6 +39,9 @@ pub struct Stats {
     pub timers_fired: u64,
     /// Fibers waiting on file descriptors now.
     pub io_waiters: usize,
+    /// File descriptors registered with this runtime's reactor now (a socket is registered
+    /// on its first wait and deregistered when dropped, or when another runtime takes it over).
+    pub io_registered: usize,
     /// Stalls the stall detector reported (a fiber holding the thread past the threshold).
     pub stalls: u64,
     /// `unblock` jobs in flight now, in the whole process.
@@ -61,6 +64,7 @@ pub fn stats() -> Option<Stats> {
         timers_armed,
         timers_fired: c.timers_fired.get(),
         io_waiters,
+        io_registered: sched.io_registered(),
         stalls: sched
             .shared()
             .monitor()
