@@ -306,3 +306,67 @@ fn two_runtimes_waiting_on_one_socket_at_once_both_receive() {
     drop(socket);
     assert_eq!(registered(&a) + registered(&b), 0);
 }
+
+/// Fibers of two runtimes receiving from one socket in loops, with short timeouts so that the
+/// registration changes hands again and again while datagrams arrive, together get every
+/// datagram: no wake-up is lost in a hand-over.
+#[test]
+fn two_runtimes_receiving_in_loops_get_every_datagram() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const DATAGRAMS: usize = 200;
+    let runtimes = [RuntimeThread::start(), RuntimeThread::start()];
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    socket
+        .set_read_timeout(Some(Duration::from_millis(3)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut results = Vec::new();
+    for rt in &runtimes {
+        for _ in 0..2 {
+            let (s, received, done) = (socket.clone(), received.clone(), done.clone());
+            results.push(rt.spawn(move || {
+                let mut buf = [0; 8];
+                let mut mine = 0usize;
+                while !done.load(Ordering::Relaxed) {
+                    match s.recv(&mut buf) {
+                        Ok(_) => {
+                            mine += 1;
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => panic!("recv failed: {e}"),
+                    }
+                }
+                mine
+            }));
+        }
+    }
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..DATAGRAMS {
+        peer.send_to(&i.to_le_bytes(), addr).unwrap();
+        if i % 5 == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let start = Instant::now();
+    while received.load(Ordering::Relaxed) < DATAGRAMS {
+        assert!(
+            start.elapsed() < util::HANG_LIMIT,
+            "only {} of {DATAGRAMS} datagrams were received",
+            received.load(Ordering::Relaxed)
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    done.store(true, Ordering::Relaxed);
+    let total: usize = results
+        .into_iter()
+        .map(|rx| rx.recv_timeout(util::HANG_LIMIT).unwrap())
+        .sum();
+    assert_eq!(total, DATAGRAMS);
+    drop(socket);
+    for rt in &runtimes {
+        assert_eq!(registered(rt), 0);
+    }
+}

@@ -1,7 +1,8 @@
 //! Readiness of file descriptors, turned into fiber wake-ups.
 //!
 //! A file descriptor is registered with its scheduler's poller once, edge-triggered, for both
-//! directions, the first time a fiber waits on it. A registration records the fibers waiting
+//! directions, the first time a fiber waits on it (and again when a fiber of another runtime
+//! takes it over: a registration has one owner at a time, see [`Registration`]). A registration records the fibers waiting
 //! to read and those waiting to write; an event wakes them all and each retries its syscall.
 //! Because the scheduler only polls between fibers, there is no window in which an edge can be
 //! lost: a fiber that saw `EAGAIN` is on the waiter list before the poller runs again.
