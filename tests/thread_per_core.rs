@@ -223,7 +223,6 @@ fn locks_and_channels_shared_by_every_scheduler_and_plain_threads_lose_nothing()
 }
 
 #[test]
-#[ignore = "needs the one-owner registration hand-over (issue 9, item 3)"]
 fn a_stream_moves_between_schedulers_mid_conversation() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

@@ -6,12 +6,13 @@ mod util;
 use std::cell::Cell;
 use std::io::ErrorKind;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use spindle::fiber;
 use spindle::net::{SocketAddr, UdpSocket};
-use util::{Ticker, run};
+use util::{RuntimeThread, Ticker, run};
 
 #[test]
 fn hundreds_of_fibers_ping_one_server_fiber() {
@@ -214,4 +215,158 @@ fn options_and_conversions_match_std() {
     assert_eq!(back.local_addr().unwrap(), addr);
     let e = back.send_to(b"x", &[] as &[SocketAddr]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+/// Fds registered with the runtime of `rt` (after it has taken in every hand-over posted to it).
+fn registered(rt: &RuntimeThread) -> usize {
+    rt.exec(|| spindle::stats().unwrap().io_registered)
+}
+
+/// Regression (issue 9, item 3): a socket shared by `Arc` and used on runtime A, then B, then
+/// A again failed with `AlreadyExists` (A's epoll still held the fd) and A's registration
+/// leaked. Each use now takes the registration over from the other runtime.
+#[test]
+fn a_socket_used_on_two_runtimes_in_turn_is_handed_over() {
+    let a = RuntimeThread::start();
+    let b = RuntimeThread::start();
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    socket
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for round in 0..3u8 {
+        for (side, rt) in [&a, &b].into_iter().enumerate() {
+            let s = Arc::clone(&socket);
+            // Nothing is queued: the receive waits in this runtime's reactor and times out.
+            let timed_out = rt.exec(move || {
+                let mut buf = [0; 8];
+                s.recv(&mut buf).map_err(|e| e.kind())
+            });
+            assert_eq!(
+                timed_out,
+                Err(ErrorKind::WouldBlock),
+                "round {round}, side {side}"
+            );
+            peer.send_to(&[round, side as u8], addr).unwrap();
+            let s = Arc::clone(&socket);
+            let got = rt.exec(move || {
+                let mut buf = [0; 8];
+                let n = s.recv(&mut buf).unwrap();
+                buf[..n].to_vec()
+            });
+            assert_eq!(got, [round, side as u8]);
+        }
+    }
+    // B used it last and owns it; A forgot it when B took it over.
+    assert_eq!(registered(&a), 0);
+    assert_eq!(registered(&b), 1);
+    // Dropped on a plain thread: the owner still forgets it.
+    drop(socket);
+    assert_eq!(registered(&a), 0);
+    assert_eq!(registered(&b), 0);
+}
+
+/// Regression (issue 9, item 3): fibers of two runtimes waiting on one socket at the same
+/// time each get a datagram, round after round (a lost wake-up hangs; a second registration
+/// fails with `AlreadyExists`), and in the end exactly one runtime holds the registration.
+#[test]
+fn two_runtimes_waiting_on_one_socket_at_once_both_receive() {
+    let a = RuntimeThread::start();
+    let b = RuntimeThread::start();
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let addr = socket.local_addr().unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let receive = |rt: &RuntimeThread| {
+        let s = Arc::clone(&socket);
+        rt.spawn(move || {
+            let mut buf = [0; 8];
+            let n = s.recv(&mut buf).unwrap();
+            buf[..n].to_vec()
+        })
+    };
+    for round in 0..5u8 {
+        let (first, second) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let got_first = receive(first);
+        // Let the first runtime's fiber wait before the second one starts to (not required
+        // for the test to pass, only to make "both waiting" the likely case).
+        thread::sleep(Duration::from_millis(20));
+        let got_second = receive(second);
+        thread::sleep(Duration::from_millis(20));
+        peer.send_to(&[round, 1], addr).unwrap();
+        peer.send_to(&[round, 2], addr).unwrap();
+        let mut got = [got_first, got_second].map(|rx| {
+            rx.recv_timeout(util::HANG_LIMIT)
+                .expect("a receiver never woke")
+        });
+        got.sort();
+        assert_eq!(got, [vec![round, 1], vec![round, 2]], "round {round}");
+    }
+    assert_eq!(registered(&a) + registered(&b), 1);
+    drop(socket);
+    assert_eq!(registered(&a) + registered(&b), 0);
+}
+
+/// Fibers of two runtimes receiving from one socket in loops, with short timeouts so that the
+/// registration changes hands again and again while datagrams arrive, together get every
+/// datagram: no wake-up is lost in a hand-over.
+#[test]
+fn two_runtimes_receiving_in_loops_get_every_datagram() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const DATAGRAMS: usize = 200;
+    let runtimes = [RuntimeThread::start(), RuntimeThread::start()];
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    socket
+        .set_read_timeout(Some(Duration::from_millis(3)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut results = Vec::new();
+    for rt in &runtimes {
+        for _ in 0..2 {
+            let (s, received, done) = (socket.clone(), received.clone(), done.clone());
+            results.push(rt.spawn(move || {
+                let mut buf = [0; 8];
+                let mut mine = 0usize;
+                while !done.load(Ordering::Relaxed) {
+                    match s.recv(&mut buf) {
+                        Ok(_) => {
+                            mine += 1;
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => panic!("recv failed: {e}"),
+                    }
+                }
+                mine
+            }));
+        }
+    }
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..DATAGRAMS {
+        peer.send_to(&i.to_le_bytes(), addr).unwrap();
+        if i % 5 == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let start = Instant::now();
+    while received.load(Ordering::Relaxed) < DATAGRAMS {
+        assert!(
+            start.elapsed() < util::HANG_LIMIT,
+            "only {} of {DATAGRAMS} datagrams were received",
+            received.load(Ordering::Relaxed)
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    done.store(true, Ordering::Relaxed);
+    let total: usize = results
+        .into_iter()
+        .map(|rx| rx.recv_timeout(util::HANG_LIMIT).unwrap())
+        .sum();
+    assert_eq!(total, DATAGRAMS);
+    drop(socket);
+    for rt in &runtimes {
+        assert_eq!(registered(rt), 0);
+    }
 }

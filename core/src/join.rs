@@ -4,18 +4,20 @@
 //! [`Fiber`] handles see it type-erased, as a [`FiberRef`].
 
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 
-use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait, current_waiter, park};
+use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait};
 use crate::local;
 use crate::scheduler::{RemoteSpawn, SchedShared, Scheduler};
+use crate::shim::{AtomicU8, Ordering, Unparker, UnsafeCell, current_waiter, park};
+
+#[cfg(all(test, loom))]
+mod loom_model;
 
 /// A fiber seen without its result type.
 pub(crate) trait AnyFiber: Send + Sync + 'static {
@@ -198,7 +200,7 @@ enum Joiner {
     /// state to DETACHED first, and the completer then leaves it alone.
     Local(*const FiberShared),
     /// A fiber of another scheduler, or a plain thread.
-    Remote(Fiber),
+    Remote(Unparker),
 }
 
 const RUNNING: u8 = 0;

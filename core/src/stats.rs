@@ -39,6 +39,9 @@ pub struct Stats {
     pub timers_fired: u64,
     /// Fibers waiting on file descriptors now.
     pub io_waiters: usize,
+    /// File descriptors registered with this runtime's reactor now (a socket is registered
+    /// on its first wait and deregistered when dropped, or when another runtime takes it over).
+    pub io_registered: usize,
     /// Stalls the stall detector reported (a fiber holding the thread past the threshold).
     pub stalls: u64,
     /// `unblock` jobs in flight now, in the whole process.
@@ -66,6 +69,7 @@ impl Stats {
             timers_armed,
             timers_fired: c.timers_fired.get(),
             io_waiters,
+            io_registered: sched.io_registered(),
             stalls: sched
                 .shared()
                 .monitor()
@@ -93,6 +97,7 @@ impl std::ops::Add for Stats {
             timers_armed: self.timers_armed + other.timers_armed,
             timers_fired: self.timers_fired + other.timers_fired,
             io_waiters: self.io_waiters + other.io_waiters,
+            io_registered: self.io_registered + other.io_registered,
             stalls: self.stalls + other.stalls,
             unblock_jobs: self.unblock_jobs.max(other.unblock_jobs),
         }

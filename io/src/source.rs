@@ -18,6 +18,11 @@
 //! The hot path (the data is there) is one call to `op` and one `match`: no allocation, no
 //! clock read. The deadline is computed only when the first attempt would block and a timeout
 //! is set.
+//!
+//! A `Source` is `Send + Sync` when `T` is, so fibers of different runtimes may wait on one
+//! socket, in turn or at once. Its [`Registration`] belongs to one runtime's reactor at a time
+//! and is handed over when another runtime waits on it (see [`Registration`] for the rule);
+//! `Drop` deregisters it from whichever runtime owns it, from any thread.
 
 use std::fmt;
 use std::io;
@@ -235,25 +240,29 @@ impl<T: AsFd> Source<T> {
     /// `O_NONBLOCK` belongs to the open file description, which `try_clone`s share. While
     /// another spindle handle to the socket is alive the flag stays set, because clearing it
     /// would make that handle's reads block the whole thread instead of parking one fiber.
+    /// Of clones converted at the same time on several threads, exactly one is the last
+    /// (`Arc::into_inner`), and it sees every setting the others made before they let go.
     pub(crate) fn into_inner(self) -> T {
         let mut this = ManuallyDrop::new(self);
-        let fd = this.io.as_fd();
-        this.registration.deregister(fd);
-        let last_handle = Arc::strong_count(&this.shared) == 1;
-        if last_handle && !this.shared.nonblocking.load(Ordering::Relaxed) {
+        this.registration.deregister(this.io.as_fd());
+        // `this` is a `ManuallyDrop`, so its fields are dropped or moved out only here, each
+        // exactly once, and `this` is not used afterwards.
+        // SAFETY: `registration` is a valid, initialised field, dropped in place once.
+        unsafe { ptr::drop_in_place(&mut this.registration) };
+        // SAFETY: `shared` is valid and initialised; read out once, the local owns it now.
+        let shared = unsafe { ptr::read(&this.shared) };
+        // SAFETY: `io` is taken out of its `ManuallyDrop` once and never touched again.
+        let io = unsafe { ManuallyDrop::take(&mut this.io) };
+        // `into_inner` decrements the count with Release and, for the last handle, pairs it
+        // with an Acquire fence: the clones' last settings and system calls happen before this.
+        if let Some(shared) = Arc::into_inner(shared)
+            && !shared.nonblocking.into_inner()
+        {
             // Ignoring the error is sound: it can only fail for a descriptor that is not
             // usable, and the caller's next call on it reports that.
-            let _ = sys::set_nonblocking(fd, false);
+            let _ = sys::set_nonblocking(io.as_fd(), false);
         }
-        // SAFETY: `this` is never used or dropped again after these three moves/drops, and
-        // each field is moved or dropped exactly once:
-        // - `io` is taken out of its `ManuallyDrop` once and returned;
-        // - `registration` and `shared` are valid, initialised fields dropped in place once.
-        unsafe {
-            ptr::drop_in_place(&mut this.registration);
-            ptr::drop_in_place(&mut this.shared);
-            ManuallyDrop::take(&mut this.io)
-        }
+        io
     }
 }
 

@@ -205,7 +205,11 @@ impl RawRwLock {
                     (word & (WRITER | QUEUED) == 0, word + READER)
                 };
                 let (new, order) = if word == QUEUED {
-                    // A last reader left and has not handed off yet: do it for it.
+                    // A last reader left and has not handed off yet: do it for it. The word
+                    // was read Relaxed; order the readers' critical sections (their Release
+                    // decrements) before the hand-off, as `read_unlock` does for the last
+                    // reader. Found by the loom model `two_readers_and_a_writer_never_overlap`.
+                    fence(Ordering::Acquire);
                     let mut batch = WakeBatch::new();
                     self.hand_off(&mut queue, &mut batch);
                     word = self.word.load(Ordering::Relaxed);

@@ -150,3 +150,78 @@ impl Ticker {
         self.ticks.get()
     }
 }
+
+/// A work item for a [`RuntimeThread`].
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A runtime on a thread of its own that runs each closure it is given in a fiber of its own,
+/// so that a test can use one socket from two runtimes, in turn or at the same time.
+#[derive(Debug)]
+pub(crate) struct RuntimeThread {
+    jobs: Option<spindle::sync::mpsc::Sender<Job>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl RuntimeThread {
+    /// Starts the runtime. Its deadlock detector is off: it idles between jobs by design.
+    pub(crate) fn start() -> RuntimeThread {
+        let (jobs, rx) = spindle::sync::mpsc::channel::<Job>();
+        let thread = thread::spawn(move || {
+            let runtime = spindle::Runtime::builder()
+                .deadlock_timeout(None)
+                .build()
+                .unwrap();
+            runtime.run(move || {
+                let fibers: Vec<_> = rx.into_iter().map(fiber::spawn).collect();
+                for f in fibers {
+                    f.join().unwrap();
+                }
+            });
+        });
+        RuntimeThread {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `f` in a new fiber of this runtime; its result arrives on the returned channel.
+    pub(crate) fn spawn<T, F>(&self, f: F) -> mpsc::Receiver<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs
+            .as_ref()
+            .unwrap()
+            .send(job)
+            .expect("the runtime thread has ended (a job panicked)");
+        rx
+    }
+
+    /// Runs `f` in a new fiber of this runtime and returns its result.
+    pub(crate) fn exec<T, F>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn(f)
+            .recv_timeout(HANG_LIMIT)
+            .expect("the job panicked or hung")
+    }
+}
+
+impl Drop for RuntimeThread {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        let result = self.thread.take().unwrap().join();
+        if let Err(panic) = result
+            && !thread::panicking()
+        {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}

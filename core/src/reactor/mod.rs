@@ -1,7 +1,8 @@
 //! Readiness of file descriptors, turned into fiber wake-ups.
 //!
 //! A file descriptor is registered with its scheduler's poller once, edge-triggered, for both
-//! directions, the first time a fiber waits on it. A registration records the fibers waiting
+//! directions, the first time a fiber waits on it (and again when a fiber of another runtime
+//! takes it over: a registration has one owner at a time, see [`Registration`]). A registration records the fibers waiting
 //! to read and those waiting to write; an event wakes them all and each retries its syscall.
 //! Because the scheduler only polls between fibers, there is no window in which an edge can be
 //! lost: a fiber that saw `EAGAIN` is on the waiter list before the poller runs again.
@@ -23,11 +24,12 @@ use std::fmt;
 use std::io;
 use std::ops::BitOr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use crate::fiber::FiberShared;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{SchedShared, Scheduler};
 use crate::slab::Slab;
 use crate::sys::cvt;
 
@@ -75,13 +77,51 @@ impl fmt::Debug for Interest {
 /// Keep one next to each fd (a socket type holds its `Registration`) and call
 /// [`deregister`](Registration::deregister) before closing the fd.
 ///
-/// A registration belongs to the scheduler that first waited on it. If the fd moves to another
-/// thread or runtime and waits there, it registers with that scheduler instead; the old
-/// scheduler's entry stays until that scheduler ends (it never wakes anybody).
+/// # One owner at a time
+///
+/// A registration belongs to one scheduler's reactor at a time, its *owner*: the fd is in that
+/// reactor's epoll set and nowhere else (through this registration), under one token.
+/// An fd may be shared between threads (`Arc<UdpSocket>`) or moved to another one, so fibers
+/// of several runtimes can wait on the same registration. The rule:
+///
+/// | a fiber of scheduler S waits, and the owner is… | then                                                |
+/// |--------------------------------------------------|-----------------------------------------------------|
+/// | nobody, or a runtime that has ended              | S registers the fd and becomes the owner            |
+/// | S                                                | it waits in S's reactor (the fast path: one load)   |
+/// | another scheduler O, with no fiber waiting in it | *hand-over*: S takes the fd out of O's epoll set (`epoll_ctl` works from any thread), tells O to forget the token, registers the fd with its own reactor and becomes the owner |
+/// | another scheduler O, with fibers waiting in it   | S leaves the registration with O and its fiber *polls*: it sleeps [`GUEST_POLL`] (or until its deadline) and retries its operation |
+///
+/// A hand-over happens under a lock in the registration, so two schedulers never own it at
+/// once and the fd is never added to an epoll set it is still in. O forgets the token the next
+/// time it looks at its remote wake-ups, and wakes the fibers that started to wait there in the
+/// meantime: they retry, and wait again under this same rule, so no wake-up is lost. A fiber
+/// that polls as a guest is woken late by up to [`GUEST_POLL`], never lost either; that is the
+/// price of using one socket from two runtimes *at the same time*, which is rare. Sequential
+/// use (a socket moved to another thread, or used by one runtime after another) costs one
+/// hand-over per move.
+///
+/// [`deregister`](Registration::deregister) works from any thread for the same reason.
 #[derive(Default)]
 pub struct Registration {
-    /// `0` when unregistered, else `scheduler id << 32 | (token + 1)`.
+    /// `0` when unregistered, else `owner id << 32 | (token + 1)`. Changes only under `owner`'s
+    /// lock; read without it on the fast path.
     key: AtomicU64,
+    /// Fibers of the owner waiting on this registration now.
+    waiters: AtomicU32,
+    /// The owner's shared half, through which another thread takes the fd out of its reactor.
+    owner: Mutex<Weak<SchedShared>>,
+}
+
+/// How long a fiber waits before it retries when another runtime's fibers are waiting on the
+/// same registration (see [`Registration`]).
+pub const GUEST_POLL: Duration = Duration::from_millis(1);
+
+fn owner_id(key: u64) -> u32 {
+    (key >> 32) as u32
+}
+
+fn token_of(key: u64) -> usize {
+    (key as u32 - 1) as usize
 }
 
 impl fmt::Debug for Registration {
@@ -91,11 +131,18 @@ impl fmt::Debug for Registration {
         if key == 0 {
             d.field("registered", &false);
         } else {
-            d.field("scheduler", &(key >> 32))
-                .field("token", &((key as u32) - 1));
+            d.field("scheduler", &owner_id(key))
+                .field("token", &token_of(key))
+                .field("waiters", &self.waiters.load(Ordering::Relaxed));
         }
         d.finish()
     }
+}
+
+/// Where a fiber waits: in its own scheduler's reactor, or by polling (see [`Registration`]).
+enum Claim {
+    Owned(usize),
+    Guest,
 }
 
 impl Registration {
@@ -103,13 +150,16 @@ impl Registration {
     pub const fn new() -> Registration {
         Registration {
             key: AtomicU64::new(0),
+            waiters: AtomicU32::new(0),
+            owner: Mutex::new(Weak::new()),
         }
     }
 
     /// Waits until `fd` may be ready for `interest`, or `deadline` passes.
     ///
-    /// Inside a runtime, registers `fd` with this thread's reactor on first use and parks the
-    /// calling fiber; other fibers keep running. On a plain thread, blocks in `poll(2)`.
+    /// Inside a runtime, registers `fd` with this thread's reactor on first use (or takes it
+    /// over from another runtime's, see [`Registration`]) and parks the calling fiber; other
+    /// fibers keep running. On a plain thread, blocks in `poll(2)`.
     ///
     /// `Ok(())` means "try the operation again": readiness may be spurious, and with
     /// edge-triggered events only a new `EAGAIN` proves the fd is not ready.
@@ -125,41 +175,88 @@ impl Registration {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        match Scheduler::on_fiber() {
-            Some(sched) => {
-                let token = self.token_in(sched, fd)?;
+        let Some(sched) = Scheduler::on_fiber() else {
+            return poll_fd(fd.as_raw_fd(), interest, deadline);
+        };
+        match self.claim(sched, fd)? {
+            Claim::Owned(token) => {
+                self.waiters.fetch_add(1, Ordering::Relaxed);
+                let _waiting = WaiterGuard(&self.waiters);
                 sched.wait_io(token, interest, deadline)
             }
-            _ => poll_fd(fd.as_raw_fd(), interest, deadline),
+            Claim::Guest => guest_wait(sched, deadline),
         }
     }
 
-    /// Removes `fd` from the reactor it is registered with. Call it before closing the fd.
-    ///
-    /// A registration made on another thread cannot be touched from here; closing the fd
-    /// removes it from that thread's epoll set unless the fd was duplicated.
+    /// Removes `fd` from the reactor it is registered with, from any thread. Call it before
+    /// closing the fd.
     pub fn deregister(&self, fd: BorrowedFd<'_>) {
+        if self.key.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut owner = self.owner.lock().unwrap_or_else(PoisonError::into_inner);
         let key = self.key.swap(0, Ordering::Relaxed);
+        let owner = std::mem::take(&mut *owner);
         if key == 0 {
             return;
         }
-        if let Some(sched) = Scheduler::current()
-            && sched.id() == (key >> 32) as u32
-        {
-            sched.deregister_io((key as u32 - 1) as usize, fd.as_raw_fd());
+        match Scheduler::current() {
+            Some(sched) if sched.id() == owner_id(key) => {
+                sched.deregister_io(token_of(key), fd.as_raw_fd());
+            }
+            _ => {
+                if let Some(owner) = owner.upgrade() {
+                    owner.release_io(token_of(key), fd.as_raw_fd());
+                }
+            }
         }
     }
 
-    /// The token of `fd` in `sched`'s reactor, registering it there first if needed.
-    fn token_in(&self, sched: &Scheduler, fd: BorrowedFd<'_>) -> io::Result<usize> {
+    /// Where a fiber of `sched` waits on `fd`: the token in `sched`'s reactor, registering or
+    /// taking the fd over first if needed, or as a guest (see [`Registration`]).
+    fn claim(&self, sched: &Scheduler, fd: BorrowedFd<'_>) -> io::Result<Claim> {
         let key = self.key.load(Ordering::Relaxed);
-        if key != 0 && (key >> 32) as u32 == sched.id() {
-            return Ok((key as u32 - 1) as usize);
+        if key != 0 && owner_id(key) == sched.id() {
+            return Ok(Claim::Owned(token_of(key)));
+        }
+        let mut owner = self.owner.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have changed the owner since the load above.
+        let key = self.key.load(Ordering::Relaxed);
+        let previous = if key == 0 { None } else { owner.upgrade() };
+        if previous.is_some() && self.waiters.load(Ordering::Relaxed) > 0 {
+            return Ok(Claim::Guest);
         }
         let token = sched.register_io(fd.as_raw_fd())?;
-        let key = (u64::from(sched.id()) << 32) | (token as u64 + 1);
-        self.key.store(key, Ordering::Relaxed);
-        Ok(token)
+        if let Some(previous) = previous {
+            previous.release_io(token_of(key), fd.as_raw_fd());
+        }
+        self.key.store(
+            (u64::from(sched.id()) << 32) | (token as u64 + 1),
+            Ordering::Relaxed,
+        );
+        *owner = Arc::downgrade(sched.shared());
+        Ok(Claim::Owned(token))
+    }
+}
+
+/// Counts a fiber in `Registration::waiters` until dropped (also when the wait unwinds).
+struct WaiterGuard<'a>(&'a AtomicU32);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A guest's wait (see [`Registration`]): sleeps [`GUEST_POLL`], or until `deadline`.
+fn guest_wait(sched: &Scheduler, deadline: Option<Instant>) -> io::Result<()> {
+    let tick = Instant::now() + GUEST_POLL;
+    sched.note_wait(crate::fiber::Wait::Io);
+    sched.park(Some(deadline.map_or(tick, |d| d.min(tick))));
+    sched.check_cancelled();
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(timed_out()),
+        _ => Ok(()),
     }
 }
 
@@ -204,6 +301,20 @@ impl Reactor {
             debug_assert!(entry.readers.is_empty() && entry.writers.is_empty());
             // Fails only if the fd is already closed, which removed it anyway.
             let _ = self.poller.deregister(fd);
+        }
+    }
+
+    /// Forgets `token`, whose fd another thread has already removed from the poller (a
+    /// registration handed over), and hands the fibers that waited on it to `wake`: they retry
+    /// their operation and wait again through the new owner.
+    pub(crate) fn forget(&mut self, token: usize, mut wake: impl FnMut(*const FiberShared)) {
+        if let Some(entry) = self.entries.remove(token) {
+            self.waiting -= entry.readers.len() + entry.writers.len();
+            entry
+                .readers
+                .into_iter()
+                .chain(entry.writers)
+                .for_each(&mut wake);
         }
     }
 

@@ -2,15 +2,16 @@
 //!
 //! Everything the reactor needs from the OS is here: register an fd once for both directions
 //! (edge-triggered), deregister it, wait for events with a timeout, and a cross-thread
-//! notifier that interrupts that wait. A second backend (for example on the `polling` crate)
-//! would provide the same four items.
+//! notifier that interrupts that wait and removes fds from another thread (when a
+//! registration is handed over). A second backend (for example on the `polling` crate) would
+//! provide the same items.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 /// Token reserved for the notifier.
 const NOTIFY_TOKEN: Token = Token(usize::MAX);
@@ -33,21 +34,26 @@ pub(crate) struct Poller {
     events: Events,
 }
 
-/// Interrupts a [`Poller::poll`] from any thread.
+/// The part of a [`Poller`] that any thread may use: interrupts its `poll` and removes fds
+/// from its interest list. It keeps the poller's epoll instance open while it lives.
 #[derive(Debug)]
-pub(crate) struct Notifier(Waker);
+pub(crate) struct Notifier {
+    waker: Waker,
+    registry: Registry,
+}
 
 impl Poller {
     /// A poller and the notifier that interrupts it.
     pub(crate) fn new() -> io::Result<(Poller, Notifier)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), NOTIFY_TOKEN)?;
+        let registry = poll.registry().try_clone()?;
         Ok((
             Poller {
                 poll,
                 events: Events::with_capacity(1024),
             },
-            Notifier(waker),
+            Notifier { waker, registry },
         ))
     }
 
@@ -98,6 +104,14 @@ impl Notifier {
     pub(crate) fn notify(&self) {
         // A failed wake can only mean the eventfd counter is saturated, i.e. a wake is
         // already pending.
-        let _ = self.0.wake();
+        let _ = self.waker.wake();
+    }
+
+    /// Removes `fd` from the poller's interest list, from any thread (`epoll_ctl` is
+    /// thread-safe). The caller keeps `fd` open across the call, so that the number cannot
+    /// name another file meanwhile.
+    pub(crate) fn deregister(&self, fd: RawFd) {
+        // Fails only if `fd` was not in the set (or is closed), which is the state wanted.
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
     }
 }

@@ -102,7 +102,10 @@ pub(crate) struct SchedShared {
     id: u32,
     /// Wake-ups and spawns from other threads; `None` once the scheduler has ended.
     remote: Mutex<Option<RemoteQueue>>,
-    /// Set when `remote` may be non-empty (checked without the lock).
+    /// Reactor tokens another thread took over (see `Registration`), for this scheduler to
+    /// forget; their fds are already out of its poller.
+    released: Mutex<Vec<usize>>,
+    /// Set when `remote` or `released` may be non-empty (checked without the lock).
     has_remote: AtomicBool,
     /// Set while the scheduler blocks in the poller.
     sleeping: AtomicBool,
@@ -149,16 +152,34 @@ impl SchedShared {
     /// Runs `push` on the remote queue and wakes the scheduler if it sleeps; `Err` once the
     /// scheduler has ended.
     fn push_remote(&self, push: impl FnOnce(&mut RemoteQueue)) -> Result<(), ()> {
-        let mut queue = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
-        let queue = queue.as_mut().ok_or(())?;
-        push(queue);
+        {
+            let mut queue = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+            push(queue.as_mut().ok_or(())?);
+        }
+        self.wake_for_remote();
+        Ok(())
+    }
+
+    /// Takes `fd`, registered here under `token`, out of this scheduler's reactor from any
+    /// thread: removes it from the poller now, and queues `token` for the scheduler to forget
+    /// (waking the fibers that wait on it, so that they retry). The caller keeps `fd` open.
+    pub(crate) fn release_io(&self, token: usize, fd: RawFd) {
+        self.notifier.deregister(fd);
+        self.released
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(token);
+        self.wake_for_remote();
+    }
+
+    /// Flags remote work and wakes the scheduler if it sleeps in the poller.
+    fn wake_for_remote(&self) {
         // SeqCst pairs with the scheduler's store to `sleeping` then load of `has_remote`:
         // at least one side sees the other's write, so a wake-up is never lost.
         self.has_remote.store(true, Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
             self.notifier.notify();
         }
-        Ok(())
     }
 }
 
@@ -330,6 +351,7 @@ impl Scheduler {
         let shared = Arc::new(SchedShared {
             id: NEXT_SCHEDULER_ID.fetch_add(1, Ordering::Relaxed),
             remote: Mutex::new(Some(RemoteQueue::default())),
+            released: Mutex::new(Vec::new()),
             has_remote: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             notifier,
@@ -663,6 +685,23 @@ impl Scheduler {
                 )));
             }
         }
+        let released = std::mem::take(
+            &mut *self
+                .shared
+                .released
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let mut waiters = Vec::new();
+        for token in released {
+            self.reactor
+                .borrow_mut()
+                .forget(token, |fiber| waiters.push(fiber));
+        }
+        for fiber in waiters {
+            // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
+            self.unpark_local(unsafe { &*fiber });
+        }
     }
 
     /// Wakes the fibers whose timers are due.
@@ -926,6 +965,11 @@ impl Scheduler {
     #[inline]
     pub(crate) fn nothing_else_runnable(&self) -> bool {
         self.run_queue.len() == 0
+    }
+
+    /// Number of fds registered with this scheduler's reactor.
+    pub(crate) fn io_registered(&self) -> usize {
+        self.reactor.borrow().registered()
     }
 
     /// Number of fibers alive (not yet reclaimed), the root included.

@@ -31,6 +31,13 @@
 //! fiber parks, instead of stalling the thread in `getaddrinfo`. IP literals need no lookup.
 //! A type of your own that implements only `std::net::ToSocketAddrs` needs this trait too
 //! (see [`dns`](crate::dns)).
+//!
+//! A socket may be moved to another thread or shared between threads (`Arc<UdpSocket>`), as
+//! with `std`, also between threads that each run a spindle runtime. Its reactor registration
+//! then follows it: it belongs to one runtime at a time, and a runtime that waits on the socket
+//! takes it over from the last one, unless fibers of that one are waiting on it right now; its
+//! fiber then polls the socket every millisecond until they are done. The rule is spelled out
+//! on [`Registration`](spindle_core::reactor::Registration).
 
 mod addr;
 mod tcp_listener;
