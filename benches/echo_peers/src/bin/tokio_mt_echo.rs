@@ -1,0 +1,45 @@
+//! Echo server on tokio's multi-thread runtime (`WORKERS` worker threads, default 2): one
+//! task per connection, work-stealing between the workers.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:7000".into());
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(&addr).await?;
+        println!("tokio_mt_echo listening on {} with {workers} workers", listener.local_addr()?);
+        loop {
+            let (mut stream, _) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("tokio_mt_echo: accept: {e}");
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if stream.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
