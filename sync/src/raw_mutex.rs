@@ -9,6 +9,10 @@
 //! | 1 | 1 | locked, waiters queued. `unlock` takes the slow path (hand-off or release, see below)     |
 //! | 1 | 0 | unlocked, waiters queued: released to let a running locker barge; the woken head waiter competes for it |
 //!
+//! `WOKEN` (bit 2) is set while a waiter woken to compete is on its way (it clears it when
+//! it takes the lock or queues again, or when it is unwound); meanwhile an unlock that
+//! releases wakes nobody else.
+//!
 //! Both fast paths load the word before their `compare_exchange` (an L1 hit when
 //! uncontended), so a contended `lock` or `unlock` goes to its slow path without a
 //! failing read-modify-write.
@@ -49,8 +53,11 @@ use crate::waiter::{List, OnUnwind, Waiter};
 use std::fmt;
 use std::pin::pin;
 
-const LOCKED: u8 = 0b01;
-const QUEUED: u8 = 0b10;
+const LOCKED: u8 = 0b001;
+const QUEUED: u8 = 0b010;
+/// A waiter was woken to compete for a released lock and has not yet taken it or queued
+/// again; while it is set, an unlock wakes nobody else.
+const WOKEN: u8 = 0b100;
 
 /// How often a waiter on another thread is served by a hand-off, at least.
 const FAIR_INTERVAL_NANOS: u64 = 500_000;
@@ -131,25 +138,33 @@ impl RawMutex {
 
     #[cold]
     fn lock_contended(&self) {
+        // Whether this locker is the one an unlock woke to compete (`WOKEN` stands for it).
+        let mut woken = false;
         loop {
             if may_spin() {
                 for _ in 0..SPINS {
                     std::hint::spin_loop();
                     if self.try_lock() {
+                        if woken {
+                            self.word.fetch_and(!WOKEN, Ordering::Relaxed);
+                        }
                         return;
                     }
                 }
             }
-            if self.queue_and_park() {
+            if self.queue_and_park(woken) {
                 return;
             }
-            // Woken to compete, and lost (or not yet tried): go round.
+            // Woken to compete for a released lock: go round.
+            woken = true;
         }
     }
 
     /// Queues the caller (unless the lock is free) and parks it. Returns whether it holds
-    /// the lock: `false` when it was woken to compete for a released lock.
-    fn queue_and_park(&self) -> bool {
+    /// the lock: `false` when it was woken to compete for a released lock. `woken`: the
+    /// caller is the waiter `WOKEN` stands for, and clears it as it takes the lock or queues.
+    fn queue_and_park(&self, woken: bool) -> bool {
+        let clear = if woken { WOKEN } else { 0 };
         let wait = Wait {
             scheduler: scheduler_id(),
             handed: false,
@@ -163,7 +178,7 @@ impl RawMutex {
                     // Free (possibly with waiters queued, woken to compete): take it.
                     match self.word.compare_exchange_weak(
                         word,
-                        word | LOCKED,
+                        (word | LOCKED) & !clear,
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
@@ -173,7 +188,7 @@ impl RawMutex {
                 } else {
                     match self.word.compare_exchange_weak(
                         word,
-                        word | QUEUED,
+                        (word | QUEUED) & !clear,
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     ) {
@@ -184,7 +199,8 @@ impl RawMutex {
             }
             waiter.as_ref().enqueue(&mut queue);
         }
-        // If we are unwound while parked, a hand-off that reached us must be passed on.
+        // If we are unwound while parked, a hand-off (or a wake-up to compete) that reached
+        // us must be passed on.
         let on_unwind = OnUnwind(|| self.abandon(waiter.as_ref()));
         waiter.as_ref().park(None);
         on_unwind.disarm();
@@ -194,9 +210,13 @@ impl RawMutex {
     #[cold]
     fn unlock_contended(&self) {
         let mut queue = self.queue.lock();
+        // We hold `LOCKED` and the queue lock: nobody else changes the word meanwhile (a
+        // locker's compare-exchange fails on `LOCKED`; `QUEUED` and `WOKEN` change only under
+        // the queue lock or by the holder).
+        let word = self.word.load(Ordering::Relaxed);
         let me = scheduler_id();
         let hand_off = match queue.list.front() {
-            None => true,
+            None => false,
             Some(head) if me.is_some() && head.scheduler == me => true,
             Some(_) => {
                 let now = clock_nanos();
@@ -207,25 +227,36 @@ impl RawMutex {
                 due
             }
         };
-        let left = queue.list.len().saturating_sub(1);
+        // Released: wake the head to compete, unless a waiter woken earlier is still on its
+        // way (it will compete; waking more would only cost wake-ups).
+        let wake_one = !hand_off && word & WOKEN == 0 && !queue.list.is_empty();
+        let pops = hand_off || wake_one;
+        let left = queue.list.len() - usize::from(pops);
+        let mut next = word & WOKEN;
+        if hand_off {
+            next |= LOCKED;
+        }
+        if wake_one {
+            next |= WOKEN;
+        }
+        if left > 0 {
+            next |= QUEUED;
+        }
         // Store the word before marking the waiter notified: once notified it may unlock
         // at once, and must find `LOCKED` (and `QUEUED` if others still wait) in place.
-        let word = match (hand_off, left) {
-            (_, _) if queue.list.is_empty() => 0,
-            (true, 0) => LOCKED,
-            (true, _) => LOCKED | QUEUED,
-            (false, 0) => 0,
-            (false, _) => QUEUED,
+        self.word.store(next, Ordering::Release);
+        let woken = if pops {
+            queue.list.pop_front_with(|wait| wait.handed = hand_off)
+        } else {
+            None
         };
-        self.word.store(word, Ordering::Release);
-        let woken = queue.list.pop_front_with(|wait| wait.handed = hand_off);
         drop(queue);
         if let Some(((), wake)) = woken {
             wake.wake();
         }
     }
 
-    /// A queued waiter is being unwound: leave the queue, or release a lock handed to us.
+    /// A queued waiter is being unwound: leave the queue, or pass on what reached it.
     fn abandon(&self, waiter: std::pin::Pin<&Waiter<'_, Queue, Wait>>) {
         let mut queue = self.queue.lock();
         if waiter.cancel(&mut queue) {
@@ -244,16 +275,30 @@ impl RawMutex {
         }
     }
 
-    /// Wakes the head waiter to compete if the lock is free and waiters are queued.
+    /// The waiter `WOKEN` stands for gives up: clears `WOKEN` and, if the lock is free and
+    /// waiters are queued, wakes the head to compete in its place. Under the queue lock, so
+    /// that an unlocker's store of the word (also under it) cannot bring `WOKEN` back.
     fn wake_next_if_free(&self) {
         let mut queue = self.queue.lock();
-        if self.word.load(Ordering::Relaxed) & LOCKED != 0 || queue.list.is_empty() {
+        let word = self.word.fetch_and(!WOKEN, Ordering::Relaxed) & !WOKEN;
+        if word & LOCKED != 0 || queue.list.is_empty() {
             return;
         }
-        let word = if queue.list.len() > 1 { QUEUED } else { 0 };
-        // Only QUEUED changes here (under the queue lock); a concurrent locker may set LOCKED.
-        if word == 0 {
-            self.word.fetch_and(!QUEUED, Ordering::Relaxed);
+        // Under the queue lock only a locker's compare-exchange (setting `LOCKED`) can race
+        // with us: set `WOKEN` (and clear `QUEUED` for the last waiter) without losing it.
+        let clear = if queue.list.len() == 1 { QUEUED } else { 0 };
+        let mut word = word;
+        loop {
+            match self.word.compare_exchange_weak(
+                word,
+                (word | WOKEN) & !clear,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) if now & LOCKED != 0 => return,
+                Err(now) => word = now,
+            }
         }
         let woken = queue.list.pop_front_with(|wait| wait.handed = false);
         drop(queue);

@@ -104,3 +104,30 @@ fn semaphore_release_reaches_a_waiter() {
         assert_eq!(sem.available_permits(), 0);
     });
 }
+
+#[test]
+fn mutex_barging_and_woken_waiters_lose_no_update() {
+    // Under loom the first contended unlock hands off and later ones release the lock and
+    // wake the head to compete (the clock stands still): both paths, and `WOKEN`, are
+    // explored with lockers that come back for more.
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| {
+        let m = Arc::new(Mutex::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        *m.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        *m.lock().unwrap() += 1;
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*m.lock().unwrap(), 5);
+    });
+}
