@@ -20,14 +20,33 @@
 //! ```
 #![deny(unsafe_code)]
 
-pub use spindle_core::{
-    Runtime, StallPhase, StallReport, Stats, fiber, fiber_local, run, runtime, stats, unblock,
-};
+pub use spindle_core::{Runtime, StallPhase, StallReport, Stats, fiber_local, run, stats, unblock};
 
-/// Fiber-aware locks and channels, mirroring `std::sync`.
+#[doc(inline)]
+pub use spindle_core::{fiber, runtime};
+
+#[doc(inline)]
 pub use spindle_sync as sync;
 
+#[doc(inline)]
 pub use spindle_io::{fs, io, net, os, process};
+
+pub mod thread;
+
+/// Time, mirroring `std::time`: std's types, re-exported (spindle's waits take them as they are).
+pub mod time {
+    pub use std::time::{
+        Duration, Instant, SystemTime, SystemTimeError, TryFromFloatSecsError, UNIX_EPOCH,
+    };
+}
+
+/// Declares fiber-local statics under std's name: [`fiber_local!`], one value per fiber.
+///
+/// `static X: T = const { ... };` is accepted as with std's macro; the value is created on
+/// first use in each fiber, like std's non-`const` form.
+pub use spindle_core::fiber_local as thread_local;
+
+mod macros;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

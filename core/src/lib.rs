@@ -18,6 +18,7 @@ mod local;
 pub mod reactor;
 pub mod runtime;
 mod scheduler;
+mod scope;
 mod slab;
 mod stack;
 mod stats;

@@ -545,3 +545,29 @@ fd_and_debug!(
     Stderr => STDERR_RAW,
     StderrLock<'_> => STDERR_RAW
 );
+
+/// Writes `args` to spindle's [`stdout`]; what `spindle::print!` and `spindle::println!` expand
+/// to.
+///
+/// # Panics
+///
+/// If the write fails, as `std::print!` does (a closed stdout, EBADF, is a sink and no error).
+#[doc(hidden)]
+pub fn _print(args: fmt::Arguments<'_>) {
+    if let Err(e) = stdout().write_fmt(args) {
+        panic!("failed printing to stdout: {e}");
+    }
+}
+
+/// Writes `args` to spindle's [`stderr`]; what `spindle::eprint!`, `spindle::eprintln!` and
+/// `spindle::dbg!` expand to.
+///
+/// # Panics
+///
+/// If the write fails, as `std::eprint!` does.
+#[doc(hidden)]
+pub fn _eprint(args: fmt::Arguments<'_>) {
+    if let Err(e) = stderr().write_fmt(args) {
+        panic!("failed printing to stderr: {e}");
+    }
+}
