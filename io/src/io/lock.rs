@@ -62,8 +62,10 @@ impl FiberLock {
 
     /// Takes the lock, parking the caller while another fiber or thread holds it.
     pub(crate) fn acquire(&self) -> Held<'_> {
+        // Moved into the queue, not cloned: a clone of a handle counts as one user code holds.
         let me = fiber::current_waiter();
         let id = me.id();
+        let mut me = Some(me);
         let mut queued = false;
         loop {
             let mut state = self.state();
@@ -91,7 +93,8 @@ impl FiberLock {
                 }
                 Some(_) => {
                     if !state.waiters.iter().any(|w| w.id() == id) {
-                        state.waiters.push_back(me.clone());
+                        let me = me.take().unwrap_or_else(fiber::current_waiter);
+                        state.waiters.push_back(me);
                     }
                     queued = true;
                 }
