@@ -57,7 +57,10 @@ fn a_scoped_fibers_panic_reaches_the_scope_after_the_others_finish() {
         }));
         let payload = outcome.expect_err("an unjoined panicked fiber makes scope panic");
         assert_eq!(panic_message(&*payload), "a scoped fiber panicked");
-        assert!(finished.get(), "scope returned before its other fiber finished");
+        assert!(
+            finished.get(),
+            "scope returned before its other fiber finished"
+        );
 
         // A panic that was joined by hand is the caller's business.
         let joined = thread::scope(|s| s.spawn(|| panic!("seen")).join().is_err());
