@@ -74,8 +74,11 @@ impl File {
     ///
     /// # Notes
     ///
-    /// On a fiber, a contended lock is retried with sleeps of 1 to 50 ms (see the
-    /// [module docs](self)): the fiber parks, its thread does not.
+    /// `flock` has no readiness notification, so on a fiber a contended lock is retried with
+    /// `LOCK_NB` after sleeps that double from 1 ms to 50 ms: the fiber parks, its thread does
+    /// not, and no pool thread is held however long the other holder keeps it. The lock is
+    /// taken up to 50 ms after it is released, and waiters are not served in order. On a plain
+    /// thread this is the blocking `flock`, as in std.
     ///
     /// # Examples
     ///
