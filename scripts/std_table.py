@@ -34,7 +34,7 @@ ROWS = [
     ("std::os::unix::process", "CommandExt ExitStatusExt parent_id", "spindle::os::unix::process", "use", "`CommandExt` is spindle's, for spindle's `Command` (std's is sealed)"),
     ("std::os::unix", "ffi io", "spindle::os::unix", "use", "std's, re-exported"),
     ("std::os", "fd", "spindle::os", "use", "std's, re-exported"),
-    ("std::{alloc, any, array, ascii, borrow, boxed, cell, char, clone, cmp, collections, convert, default, env, error, ffi, fmt, hash, hint, iter, marker, mem, num, ops, option, panic, path, pin, primitive, ptr, rc, result, slice, str, string, vec, …}", "", "", "none", "nothing here blocks: keep `std::`"),
+    ("std", "alloc any arch array ascii backtrace borrow boxed cell char clone cmp collections convert default env error f32 f64 ffi fmt future hash hint iter marker mem num ops option panic path pin primitive ptr rc result slice str string task vec", "spindle", "use", "std's modules that never block, re-exported unchanged so that a swap of every `use` line compiles"),
     ("std::{thread::sleep_ms, thread::park_timeout_ms, fs::soft_link, sync::ONCE_INIT}", "", "", "none", "deprecated in std: not mirrored"),
     ("std::net::TcpStream / std::process::Child / … (other blocking calls of std types)", "", "`spindle::unblock(|| call())`", "none", "runs on the blocking pool while the fiber parks"),
 ]

@@ -48,6 +48,16 @@ pub use spindle_core::fiber_local as thread_local;
 
 mod macros;
 
+/// std's modules that never block, re-exported unchanged so that a literal `std::` →
+/// `spindle::` swap of a program's imports compiles (`use spindle::collections::HashMap` is
+/// std's `HashMap`).
+#[doc(no_inline)]
+pub use std::{
+    alloc, any, arch, array, ascii, backtrace, borrow, boxed, cell, char, clone, cmp, collections,
+    convert, default, env, error, f32, f64, ffi, fmt, future, hash, hint, iter, marker, mem, num,
+    ops, option, panic, path, pin, primitive, ptr, rc, result, slice, str, string, task, vec,
+};
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -5,9 +5,30 @@
 #[allow(unused_imports)]
 #[rustfmt::skip] // one path per line, for the test below
 mod paths {
+    use spindle::alloc as _;
+    use spindle::any as _;
+    use spindle::arch as _;
+    use spindle::array as _;
+    use spindle::ascii as _;
+    use spindle::backtrace as _;
+    use spindle::borrow as _;
+    use spindle::boxed as _;
+    use spindle::cell as _;
+    use spindle::char as _;
+    use spindle::clone as _;
+    use spindle::cmp as _;
+    use spindle::collections as _;
+    use spindle::convert as _;
     use spindle::dbg as _;
+    use spindle::default as _;
+    use spindle::env as _;
     use spindle::eprint as _;
     use spindle::eprintln as _;
+    use spindle::error as _;
+    use spindle::f32 as _;
+    use spindle::f64 as _;
+    use spindle::ffi as _;
+    use spindle::fmt as _;
     use spindle::fs::DirBuilder as _;
     use spindle::fs::DirEntry as _;
     use spindle::fs::File as _;
@@ -36,6 +57,9 @@ mod paths {
     use spindle::fs::set_permissions as _;
     use spindle::fs::symlink_metadata as _;
     use spindle::fs::write as _;
+    use spindle::future as _;
+    use spindle::hash as _;
+    use spindle::hint as _;
     use spindle::io::BufRead as _;
     use spindle::io::BufReader as _;
     use spindle::io::BufWriter as _;
@@ -79,6 +103,9 @@ mod paths {
     use spindle::io::stderr as _;
     use spindle::io::stdin as _;
     use spindle::io::stdout as _;
+    use spindle::iter as _;
+    use spindle::marker as _;
+    use spindle::mem as _;
     use spindle::net::AddrParseError as _;
     use spindle::net::Incoming as _;
     use spindle::net::IpAddr as _;
@@ -92,6 +119,9 @@ mod paths {
     use spindle::net::TcpStream as _;
     use spindle::net::ToSocketAddrs as _;
     use spindle::net::UdpSocket as _;
+    use spindle::num as _;
+    use spindle::ops as _;
+    use spindle::option as _;
     use spindle::os::fd as _;
     use spindle::os::unix::ffi as _;
     use spindle::os::unix::fs::DirBuilderExt as _;
@@ -115,6 +145,10 @@ mod paths {
     use spindle::os::unix::process::CommandExt as _;
     use spindle::os::unix::process::ExitStatusExt as _;
     use spindle::os::unix::process::parent_id as _;
+    use spindle::panic as _;
+    use spindle::path as _;
+    use spindle::pin as _;
+    use spindle::primitive as _;
     use spindle::print as _;
     use spindle::println as _;
     use spindle::process::Child as _;
@@ -132,6 +166,12 @@ mod paths {
     use spindle::process::abort as _;
     use spindle::process::exit as _;
     use spindle::process::id as _;
+    use spindle::ptr as _;
+    use spindle::rc as _;
+    use spindle::result as _;
+    use spindle::slice as _;
+    use spindle::str as _;
+    use spindle::string as _;
     use spindle::sync::Arc as _;
     use spindle::sync::Barrier as _;
     use spindle::sync::BarrierWaitResult as _;
@@ -165,6 +205,7 @@ mod paths {
     use spindle::sync::mpsc::TrySendError as _;
     use spindle::sync::mpsc::channel as _;
     use spindle::sync::mpsc::sync_channel as _;
+    use spindle::task as _;
     use spindle::thread::AccessError as _;
     use spindle::thread::Builder as _;
     use spindle::thread::JoinHandle as _;
@@ -191,6 +232,7 @@ mod paths {
     use spindle::time::SystemTimeError as _;
     use spindle::time::TryFromFloatSecsError as _;
     use spindle::time::UNIX_EPOCH as _;
+    use spindle::vec as _;
 
     /// Methods cannot be imported: name each one as a value.
     #[allow(dead_code)]
