@@ -78,7 +78,7 @@
 //!
 //! ## When something blocks anyway: where the reports come from
 //!
-//! - **Stall report** (stderr, `spindle: stall: fiber '…' …`): a watchdog thread per runtime
+//! - **Stall report** (stderr, `spindle: stall: fiber '…' …`): a watchdog thread
 //!   sees a fiber that has held its thread past [`runtime::Builder::stall_threshold`] (10 ms by
 //!   default) and names it, with its spawn location; route reports to your code with
 //!   [`runtime::Builder::on_stall`] ([`StallReport`]); [`stats`] counts them.
