@@ -94,7 +94,8 @@
 
 #[doc(inline)]
 pub use spindle_core::{
-    Runtime, StallPhase, StallReport, Stats, fiber, fiber_local, run, runtime, stats, unblock,
+    Runtime, StallCause, StallPhase, StallReport, Stats, fiber, fiber_local, run, runtime, stats,
+    unblock,
 };
 
 #[doc(inline)]

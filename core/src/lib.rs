@@ -21,6 +21,7 @@ mod scheduler;
 mod scope;
 mod slab;
 mod stack;
+mod stall_cause;
 mod stats;
 mod sys;
 mod timer;
@@ -28,6 +29,7 @@ mod watchdog;
 
 pub use blocking::unblock;
 pub use runtime::{Runtime, run};
+pub use stall_cause::StallCause;
 pub use stats::{Stats, stats};
 pub use watchdog::{StallPhase, StallReport};
 

@@ -39,3 +39,9 @@ pub(crate) fn page_size() -> usize {
         size => size,
     }
 }
+
+/// The kernel's id of the calling thread (`gettid(2)`), as `/proc/self/task/<tid>` names it.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
