@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const MODE: &str = "SPINDLE_STDOUT_HANDOFF_CHILD";
 const PRINTERS: usize = 1000;
 const LINES_EACH: usize = 20;
-/// How long the parent leaves the child's stdout unread.
+/// How long the parent leaves the child's stdout unread once it is full.
 const UNREAD_FOR: Duration = Duration::from_secs(1);
 /// A child that has not finished in this long is hung.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
@@ -158,13 +158,22 @@ fn println_from_1000_fibers_while_stdout_is_a_full_pipe_does_not_stall_the_other
         }
     });
 
-    let unread_since = Instant::now();
+    // Wait until the child has filled the pipe (a loaded machine may start it slowly).
+    let waited = Instant::now();
+    while queued_bytes(&stdout) < 60 * 1024 {
+        assert!(
+            waited.elapsed() < HANG_LIMIT,
+            "the child never filled its stdout pipe"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let full_since = Instant::now();
     thread::sleep(UNREAD_FOR);
     let queued = queued_bytes(&stdout);
     let drain_from = Instant::now();
     let ticks_while_full = tick_rx
         .try_iter()
-        .filter(|&t| t > unread_since + UNREAD_FOR / 2 && t < drain_from)
+        .filter(|&t| t > full_since && t < drain_from)
         .count();
 
     let mut data = Vec::new();
@@ -174,13 +183,12 @@ fn println_from_1000_fibers_while_stdout_is_a_full_pipe_does_not_stall_the_other
     assert!(status.success(), "child failed: {status}");
     assert!(
         queued >= 60 * 1024,
-        "stdout was not full while unread ({queued} bytes queued)"
+        "stdout did not stay full while unread ({queued} bytes queued)"
     );
     assert!(
         ticks_while_full >= 10,
-        "the ticker fiber ticked {ticks_while_full} times in the last {:?} that stdout was \
-         full; the printing fibers stalled their thread",
-        UNREAD_FOR / 2
+        "the ticker fiber ticked {ticks_while_full} times in the {UNREAD_FOR:?} that stdout \
+         was full; the printing fibers stalled their thread"
     );
     let text = String::from_utf8(data).unwrap();
     let mut seen = vec![0usize; PRINTERS];
