@@ -33,6 +33,7 @@ ROWS = [
     ("std::os::unix::fs", "DirBuilderExt DirEntryExt FileExt FileTypeExt MetadataExt OpenOptionsExt PermissionsExt symlink chown lchown fchown chroot", "spindle::os::unix::fs", "use", "std's traits (spindle's types implement them); the functions run on the pool"),
     ("std::os::unix::process", "CommandExt ExitStatusExt parent_id", "spindle::os::unix::process", "use", "`CommandExt` is spindle's, for spindle's `Command` (std's is sealed)"),
     ("std::os::unix", "ffi io", "spindle::os::unix", "use", "std's, re-exported"),
+    ("std::os::unix::prelude", "AsFd AsRawFd BorrowedFd DirEntryExt ExitStatusExt FileExt FileTypeExt FromRawFd IntoRawFd MetadataExt OpenOptionsExt OsStrExt OsStringExt OwnedFd PermissionsExt RawFd CommandExt", "spindle::os::unix::prelude", "use", "`CommandExt` is spindle's; `thread::JoinHandleExt` is not mirrored (fibers have no pthread)"),
     ("std::os", "fd", "spindle::os", "use", "std's, re-exported"),
     ("std", "alloc any arch array ascii backtrace borrow boxed cell char clone cmp collections convert default env error f32 f64 ffi fmt future hash hint iter marker mem num ops option panic path pin primitive ptr rc result slice str string task vec", "spindle", "use", "std's modules that never block, re-exported unchanged so that a swap of every `use` line compiles"),
     ("std::{thread::sleep_ms, thread::park_timeout_ms, fs::soft_link, sync::ONCE_INIT}", "", "", "none", "deprecated in std: not mirrored"),

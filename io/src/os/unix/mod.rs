@@ -8,3 +8,15 @@ pub mod net;
 pub mod process;
 
 pub use std::os::unix::{ffi, io};
+
+/// The Unix extension traits in one import, mirroring [`std::os::unix::prelude`]: std's, with
+/// spindle's [`CommandExt`](process::CommandExt) in place of std's (which only std's `Command`
+/// implements). `std::os::unix::thread::JoinHandleExt` is left out: fibers have no pthread.
+pub mod prelude {
+    pub use super::process::CommandExt;
+    pub use std::os::unix::prelude::{
+        AsFd, AsRawFd, BorrowedFd, DirEntryExt, ExitStatusExt, FileExt, FileTypeExt, FromRawFd,
+        IntoRawFd, MetadataExt, OpenOptionsExt, OsStrExt, OsStringExt, OwnedFd, PermissionsExt,
+        RawFd,
+    };
+}
