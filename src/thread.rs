@@ -27,7 +27,10 @@
 //!         s.spawn(|| words.push("c"));
 //!     });
 //!     assert_eq!(words, ["a", "b", "c"]);
-//!     let h = thread::Builder::new().name("worker".into()).spawn(|| thread::current().name().map(String::from)).unwrap();
+//!     let h = thread::Builder::new()
+//!         .name("worker".into())
+//!         .spawn(|| thread::current().name().map(String::from))
+//!         .unwrap();
 //!     assert_eq!(h.thread().name(), Some("worker"));
 //!     assert_eq!(h.join().unwrap().as_deref(), Some("worker"));
 //! });
