@@ -124,7 +124,7 @@ impl<T: 'static> LocalKey<T> {
     where
         F: FnOnce(&T) -> R,
     {
-        self.try_with_table(|table, index| f(self.get_or_init_with(table, index, self.init).0))
+        self.try_with_table(|table, index| f(self.get_or_init_with(table, index, self.init)))
     }
 
     /// Calls `f` with the caller's table of values and this key's index in it.
@@ -146,7 +146,7 @@ impl<T: 'static> LocalKey<T> {
     fn init_with(&'static self, value: T, apply: impl FnOnce(&T, Option<T>)) {
         let mut value = Some(value);
         self.try_with_table(|table, index| {
-            let (found, _) = self.get_or_init_with(table, index, || {
+            let found = self.get_or_init_with(table, index, || {
                 value.take().expect("the value is taken once")
             });
             apply(found, value.take())
@@ -156,21 +156,21 @@ impl<T: 'static> LocalKey<T> {
         )
     }
 
-    /// Returns the value in `table`, inserting `init()` first; the flag says whether it did.
-    /// The value is boxed, so the reference stays valid when the table grows; entries are only
+    /// Returns the value in `table`, inserting `init()` first if there is none. The value is
+    /// boxed, so the reference stays valid when the table grows; entries are only
     /// removed when the owner ends.
     fn get_or_init_with<'a>(
         &'static self,
         table: &'a Table,
         index: usize,
         init: impl FnOnce() -> T,
-    ) -> (&'a T, bool) {
+    ) -> &'a T {
         let existing = table.borrow().get(index).and_then(|v| v.as_ref()).map(|b| {
             let ptr: *const dyn Any = &**b;
             ptr
         });
-        let (ptr, fresh) = match existing {
-            Some(ptr) => (ptr, false),
+        let ptr = match existing {
+            Some(ptr) => ptr,
             None => {
                 // The initializer may itself use other fiber-locals: no borrow is held here.
                 let value: Box<dyn Any> = Box::new(init());
@@ -180,13 +180,13 @@ impl<T: 'static> LocalKey<T> {
                 }
                 let slot = table[index].insert(value);
                 let ptr: *const dyn Any = &**slot;
-                (ptr, true)
+                ptr
             }
         };
         // SAFETY: the box behind `ptr` lives until the table's owner (a fiber or a thread)
         // finishes, which outlives `'a` (the borrow of the table); its type is T because only
         // this key, of type LocalKey<T>, uses `index`.
-        (unsafe { &*ptr.cast::<T>() }, fresh)
+        unsafe { &*ptr.cast::<T>() }
     }
 }
 
