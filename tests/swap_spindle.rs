@@ -22,8 +22,8 @@ fn the_program_differs_from_its_std_twin_only_in_use_lines() {
                 line.replace("std::", "spindle::")
             } else {
                 assert!(
-                    !line.contains("use std::"),
-                    "a nested `use std::` the swap would miss: {line}"
+                    !line.contains("std::"),
+                    "a `std::` path outside the use lines, which the swap would miss: {line}"
                 );
                 line.to_owned()
             }
@@ -43,6 +43,8 @@ fn the_program_differs_from_its_std_twin_only_in_use_lines() {
 
 // ---- the program: only its `use` lines differ between the two files ----
 
+use spindle::cell::Cell;
+use spindle::env;
 use spindle::fs::{self, File, OpenOptions};
 use spindle::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use spindle::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
@@ -55,7 +57,7 @@ use spindle::thread_local;
 use spindle::time::{Duration, Instant};
 
 thread_local! {
-    static SERVED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static SERVED: Cell<u32> = const { Cell::new(0) };
 }
 
 fn serve(listener: TcpListener, clients: usize) -> io::Result<u32> {
@@ -151,7 +153,7 @@ fn program() -> io::Result<()> {
     assert_eq!(*table.read().unwrap(), [1, 2, 3, 4]);
 
     // Files.
-    let dir = std::env::temp_dir().join(format!(
+    let dir = env::temp_dir().join(format!(
         "swap-{}-{}",
         process::id(),
         started.elapsed().as_nanos()

@@ -12,6 +12,8 @@ fn the_program_runs() {
 
 // ---- the program: only its `use` lines differ between the two files ----
 
+use std::cell::Cell;
+use std::env;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
@@ -24,7 +26,7 @@ use std::thread_local;
 use std::time::{Duration, Instant};
 
 thread_local! {
-    static SERVED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static SERVED: Cell<u32> = const { Cell::new(0) };
 }
 
 fn serve(listener: TcpListener, clients: usize) -> io::Result<u32> {
@@ -120,7 +122,7 @@ fn program() -> io::Result<()> {
     assert_eq!(*table.read().unwrap(), [1, 2, 3, 4]);
 
     // Files.
-    let dir = std::env::temp_dir().join(format!(
+    let dir = env::temp_dir().join(format!(
         "swap-{}-{}",
         process::id(),
         started.elapsed().as_nanos()
