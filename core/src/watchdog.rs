@@ -206,7 +206,8 @@ fn watchdog() -> &'static Watchdog {
     })
 }
 
-/// Starts watching a scheduler; the returned guard stops it.
+/// Starts watching a scheduler; the returned guard stops it. Called on the scheduler's own
+/// thread, whose kernel id the stall reports' cause is read from.
 pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHook) -> WatchGuard {
     register_membarrier();
     let dog = watchdog();
@@ -318,6 +319,8 @@ impl Watched {
         if fiber.is_null() {
             return None;
         }
+        // Read before the hazard is published: the scheduler may be spinning on it.
+        let cause = StallCause::probe(self.tid);
         monitor.hazard.store(fiber, Ordering::SeqCst);
         heavy_fence();
         let still = monitor.epoch.load(Ordering::SeqCst) == self.last_epoch
@@ -333,7 +336,7 @@ impl Watched {
                 spawned_at: fiber.spawned_at,
                 held_for,
                 phase: StallPhase::Ongoing,
-                cause: StallCause::probe(self.tid),
+                cause,
             }
         });
         monitor
