@@ -48,3 +48,31 @@ fn the_chat_demo_delivers_every_message_on_fibers() {
         "{stdout}"
     );
 }
+
+#[test]
+fn readme_shows_the_ports_use_lines_as_the_files_have_them() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("## Porting a std program")
+        .expect("README has the walk-through");
+    let diff = &readme[start..];
+    let diff = &diff[diff.find("```diff\n").expect("a diff block") + 8..];
+    let diff = &diff[..diff.find("```").expect("the diff block ends")];
+    let lines_of = |file: &str, prefix: &str| -> Vec<String> {
+        file.lines()
+            .filter(|l| l.starts_with("use "))
+            .map(|l| format!("{prefix}{l}"))
+            .collect()
+    };
+    let shown: Vec<String> = diff
+        .lines()
+        .filter(|l| l.starts_with("-use ") || l.starts_with("+use "))
+        .map(str::to_owned)
+        .collect();
+    let mut expected = lines_of(include_str!("../examples/chat_std.rs"), "-");
+    expected.extend(lines_of(include_str!("../examples/chat.rs"), "+"));
+    assert_eq!(
+        shown, expected,
+        "README's diff is not the examples' use lines"
+    );
+}
