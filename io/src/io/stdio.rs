@@ -384,8 +384,11 @@ impl BufRead for StdinLock<'_> {
 /// the page cache on the caller's thread, as `std`'s does (a fast call, though on a slow or
 /// network filesystem it can stall the thread).
 ///
-/// spindle's buffer is separate from `std`'s (`println!` writes through `std`): output of the
-/// two is ordered only at flushes.
+/// spindle's buffer is separate from `std`'s (std's `println!` writes through `std`'s, while
+/// `spindle::println!` writes through this one): output of the two is ordered only at flushes.
+///
+/// Fibers waiting for the lock (every write takes it) get it in the order they asked: a fiber
+/// that prints in a loop queues behind them instead of taking it straight back.
 pub struct Stdout {
     shared: &'static Shared<LineWriter<WriterRaw>>,
 }
