@@ -265,3 +265,28 @@ fn spawning_outside_a_runtime_names_the_callers_line() {
     let err = thread::Builder::new().spawn(|| ()).unwrap_err();
     assert!(err.to_string().contains(file!()), "{err}");
 }
+
+#[test]
+fn a_scope_waiting_at_shutdown_unwinds_as_cancelled_not_as_a_child_panic() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    spindle::run(move || {
+        thread::spawn(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                thread::scope(|s| {
+                    s.spawn(|| thread::sleep(Duration::from_secs(3600)));
+                    // The closure returns; the scope then waits for its child.
+                })
+            }));
+            let payload = outcome.expect_err("shutdown unwinds the scope's owner");
+            l.borrow_mut().push(panic_message(&*payload));
+            std::panic::resume_unwind(payload);
+        });
+        thread::sleep(Duration::from_millis(10));
+    });
+    assert_eq!(
+        *log.borrow(),
+        [String::new()],
+        "the owner was unwound with a panic message, not the cancellation"
+    );
+}

@@ -137,7 +137,8 @@ impl<F: FnOnce() -> T, T> Task<F, T> {
 /// # Panics
 ///
 /// If `f` panics, after the children are joined, with `f`'s panic. If a child panicked and was
-/// not joined by hand, with "a scoped fiber panicked".
+/// not joined by hand, with "a scoped fiber panicked". If the runtime shut down meanwhile, the
+/// caller is unwound as a cancelled fiber instead.
 ///
 /// # Notes
 ///
@@ -177,6 +178,13 @@ where
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.wait_all();
+    if result.is_ok()
+        && let Some(sched) = Scheduler::on_fiber()
+    {
+        // The runtime shut down while we waited: the children were cancelled, which is no
+        // panic of theirs to report; unwind like any cancelled fiber.
+        sched.check_cancelled();
+    }
     match result {
         Err(payload) => panic::resume_unwind(payload),
         Ok(_) if scope.data.a_fiber_panicked.load(Ordering::Relaxed) => {
