@@ -10,7 +10,7 @@ import re
 # "method" (items are methods of the type), "none" (not covered: keep std).
 ROWS = [
     ("std::thread", "spawn Builder JoinHandle Thread ThreadId current sleep sleep_until yield_now park park_timeout panicking available_parallelism scope Scope ScopedJoinHandle LocalKey AccessError Result",
-     "spindle::thread", "use", "fibers under std's names; closures need `'static`, not `Send`; `panicking` answers for the OS thread"),
+     "spindle::thread", "use", "fibers under std's names; closures need `'static`, not `Send`; `panicking` answers for the OS thread; `sleep_until` is still unstable in std"),
     ("std::thread::JoinHandle", "thread join is_finished", "spindle::thread::JoinHandle::<()>", "method", ""),
     ("std::thread::LocalKey", "with::<fn(&std::cell::Cell<u32>),()> try_with::<fn(&std::cell::Cell<u32>),()>", "spindle::thread::LocalKey::<std::cell::Cell<u32>>", "method", "one value per fiber"),
     ("std::thread::LocalKey<Cell<T>>", "set get take replace", "spindle::thread::LocalKey::<std::cell::Cell<u32>>", "method", "`set` does not run the initializer"),
