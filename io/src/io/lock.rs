@@ -70,7 +70,7 @@ impl FiberLock {
         loop {
             let mut state = self.state();
             match state.owner {
-                // Handed over by `release` while we were parked (we were taken off the queue).
+                // Handed over by `hand_over` while we were parked (it took us off the queue).
                 Some(owner) if queued && owner == id => {
                     debug_assert!(!state.waiters.iter().any(|w| w.id() == id));
                     return Held { lock: self };
