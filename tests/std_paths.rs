@@ -281,7 +281,10 @@ fn named_here() -> std::collections::BTreeSet<String> {
     include_str!("std_paths.rs")
         .lines()
         .map(str::trim)
-        .filter_map(|l| l.strip_prefix("use ").or_else(|| l.strip_prefix("let _ = ")))
+        .filter_map(|l| {
+            l.strip_prefix("use ")
+                .or_else(|| l.strip_prefix("let _ = "))
+        })
         .filter_map(|l| l.strip_suffix(" as _;").or_else(|| l.strip_suffix(';')))
         .filter(|p| p.starts_with("spindle"))
         .map(strip_generics)
@@ -305,8 +308,12 @@ fn strip_generics(path: &str) -> String {
 /// The spindle paths README's table lists as covered: `<spindle path>::<item>` per item.
 fn listed_in_readme() -> std::collections::BTreeSet<String> {
     let readme = include_str!("../README.md");
-    let start = readme.find("<!-- std-table:start").expect("README has the std table");
-    let end = readme.find("<!-- std-table:end -->").expect("README's std table ends");
+    let start = readme
+        .find("<!-- std-table:start")
+        .expect("README has the std table");
+    let end = readme
+        .find("<!-- std-table:end -->")
+        .expect("README's std table ends");
     let mut paths = std::collections::BTreeSet::new();
     for row in readme[start..end].lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = row.split(" | ").collect();
@@ -326,7 +333,11 @@ fn listed_in_readme() -> std::collections::BTreeSet<String> {
 fn every_covered_std_item_in_readme_has_a_spindle_path() {
     let listed = listed_in_readme();
     let named = named_here();
-    assert!(listed.len() > 150, "the table lost rows: {} paths", listed.len());
+    assert!(
+        listed.len() > 150,
+        "the table lost rows: {} paths",
+        listed.len()
+    );
     let unchecked: Vec<_> = listed.difference(&named).collect();
     assert!(
         unchecked.is_empty(),
@@ -334,5 +345,8 @@ fn every_covered_std_item_in_readme_has_a_spindle_path() {
          scripts/std_table.py): {unchecked:?}"
     );
     let unlisted: Vec<_> = named.difference(&listed).collect();
-    assert!(unlisted.is_empty(), "named here but not in README's table: {unlisted:?}");
+    assert!(
+        unlisted.is_empty(),
+        "named here but not in README's table: {unlisted:?}"
+    );
 }

@@ -20,7 +20,6 @@
 //! [`scope`], which first waits for the children (each of them cancelled too, so each finishes
 //! soon: a cancelled fiber's parks return at once) and only then resumes the unwind.
 
-use std::any::Any;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -273,10 +272,9 @@ impl<T> ScopedJoinHandle<'_, T> {
             .take();
         match (result, ran) {
             (Some(result), _) => result,
+            // Never started: the runtime was shutting down.
             (None, Err(payload)) => Err(payload),
-            (None, Ok(())) => {
-                Err(Box::new("a scoped fiber ended without a result") as Box<dyn Any + Send>)
-            }
+            (None, Ok(())) => unreachable!("a scoped fiber ran without leaving its result"),
         }
     }
 
