@@ -178,3 +178,66 @@ fn without_the_preset_clippy_flags_none_of_them() {
         "clippy flags std calls without the preset, so the other test proves nothing:\n{diagnostics}"
     );
 }
+
+/// What `cargo clippy --fix` makes of a program that imports std types in a `use` group and
+/// calls std functions the preset replaces.
+const FIX_FIXTURE: &str = r#"use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+fn main() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    std::thread::sleep(Duration::from_millis(1));
+    let _ = std::fs::read("/dev/null");
+    println!("{addr}");
+}
+"#;
+
+#[test]
+fn clippy_fix_with_the_preset_applies_its_replacements_and_keeps_the_code_compiling() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lint_fix");
+    let krate = dir.join("crate");
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"lint_fix_fixture\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
+             publish = false\n\n[dependencies]\nspindle = {{ path = {:?} }}\n\n[workspace]\n",
+            repo()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(repo().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let main = krate.join("src/main.rs");
+    std::fs::write(&main, FIX_FIXTURE).unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "clippy",
+            "--fix",
+            "--allow-no-vcs",
+            "--allow-dirty",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(krate.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("CLIPPY_CONF_DIR", repo().join("clippy-preset"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cannot run cargo clippy --fix");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cargo clippy --fix failed:\n{stderr}");
+    assert!(
+        !stderr.contains("failed to automatically apply fixes"),
+        "a replacement in the preset broke the code and --fix rolled back:\n{stderr}"
+    );
+    let fixed = std::fs::read_to_string(&main).unwrap();
+    assert!(fixed.contains("spindle::fiber::sleep("), "{fixed}");
+    assert!(fixed.contains("spindle::fs::read("), "{fixed}");
+    assert!(
+        fixed.contains("use std::net::{SocketAddr, TcpListener};"),
+        "the use line was rewritten: {fixed}"
+    );
+}

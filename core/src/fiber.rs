@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 pub use crate::join::JoinHandle;
 use crate::join::{self, FiberRef};
-pub use crate::local::LocalKey;
+pub use crate::local::{AccessError, LocalKey};
 use crate::scheduler::{SchedShared, Scheduler};
+pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 use crate::stack::Stack;
 use crate::timer::TimerKey;
 
@@ -113,6 +114,9 @@ pub(crate) enum Unwind {
     Panic,
     /// Its runtime is shutting down and unwinds it with [`Cancelled`].
     Cancel,
+    /// Its unwind was caught and is held while it waits for something that must end first
+    /// (a `scope` waiting for its children); it resumes the unwind afterwards.
+    Held,
 }
 
 /// The panic payload with which a runtime unwinds the fibers still alive when its root
@@ -654,7 +658,19 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+    // `panic!` here, in a `#[track_caller]` function, reports the caller's line.
+    match Builder::new().spawn(f) {
+        Ok(handle) => handle,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The error of a spawn outside a runtime, naming where it was called.
+pub(crate) fn outside_runtime(what: &str, at: &'static Location<'static>) -> io::Error {
+    io::Error::other(format!(
+        "{what} called outside a spindle runtime (at {at}): call it from inside \
+         spindle::run(|| ...) or Runtime::run"
+    ))
 }
 
 /// Configures a fiber before spawning it, like `std::thread::Builder`.
@@ -697,10 +713,7 @@ impl Builder {
     {
         let spawned_at = Location::caller();
         let Some(sched) = Scheduler::current() else {
-            return Err(io::Error::other(
-                "spindle::fiber::spawn called outside a spindle runtime: call it from inside \
-                 spindle::run(|| ...) or Runtime::run",
-            ));
+            return Err(outside_runtime("spindle::fiber::spawn", spawned_at));
         };
         join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
     }
@@ -727,5 +740,24 @@ impl Builder {
             self.stack_size,
             Location::caller(),
         )
+    }
+
+    /// Spawns a fiber in `scope` that may borrow from outside it, mirroring
+    /// `std::thread::Builder::spawn_scoped`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::spawn`].
+    #[track_caller]
+    pub fn spawn_scoped<'scope, F, T>(
+        self,
+        scope: &'scope Scope<'scope, '_>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + 'scope,
+        T: 'scope,
+    {
+        crate::scope::spawn_in(scope, f, self.name, self.stack_size, Location::caller())
     }
 }

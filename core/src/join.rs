@@ -375,6 +375,11 @@ impl<T> JoinHandle<T> {
         &self.fiber
     }
 
+    /// A handle to the fiber, under `std::thread::JoinHandle::thread`'s name.
+    pub fn thread(&self) -> &Fiber {
+        &self.fiber
+    }
+
     /// Whether the fiber has finished (returned or panicked). Does not block.
     pub fn is_finished(&self) -> bool {
         self.packet().is_done()

@@ -18,9 +18,11 @@ mod local;
 pub mod reactor;
 pub mod runtime;
 mod scheduler;
+mod scope;
 mod shim;
 mod slab;
 mod stack;
+mod stall_cause;
 mod stats;
 mod sys;
 mod thread_per_core;
@@ -29,6 +31,7 @@ mod watchdog;
 
 pub use blocking::unblock;
 pub use runtime::{Runtime, run};
+pub use stall_cause::StallCause;
 pub use stats::{Stats, stats};
 pub use watchdog::{StallPhase, StallReport};
 

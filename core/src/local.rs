@@ -97,27 +97,74 @@ impl<T: 'static> LocalKey<T> {
     ///
     /// # Panics
     ///
-    /// If the initializer panics, or if accessed while the fiber's values are being dropped.
+    /// If the initializer panics, or on a plain thread whose thread-locals are being
+    /// destroyed (see [`try_with`](Self::try_with)).
     pub fn with<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&T) -> R,
     {
+        self.try_with(f).expect(
+            "cannot access a fiber-local value on a thread whose thread-locals are being destroyed",
+        )
+    }
+
+    /// Calls `f` with a reference to this fiber's value, creating it first if needed, mirroring
+    /// `std::thread::LocalKey::try_with`.
+    ///
+    /// # Errors
+    ///
+    /// [`AccessError`] when the value cannot be reached: on a plain thread (no runtime) whose
+    /// thread-locals are being destroyed.
+    ///
+    /// # Notes
+    ///
+    /// On a fiber this never fails: a value touched by another value's destructor while the
+    /// fiber ends is created again and dropped in a later round.
+    pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&T) -> R,
+    {
+        self.try_with_table(|table, index| f(self.get_or_init_with(table, index, self.init)))
+    }
+
+    /// Calls `f` with the caller's table of values and this key's index in it.
+    fn try_with_table<F, R>(&'static self, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&Table, usize) -> R,
+    {
         let index = self.index();
         match Scheduler::on_fiber() {
-            Some(sched) => {
-                let table = &sched.current_fiber().local(sched).locals;
-                f(self.get_or_init(table, index))
-            }
-            _ => THREAD_TABLE.with(|table| {
-                // SAFETY-free reborrow: the thread-local outlives this call.
-                f(self.get_or_init(table, index))
-            }),
+            Some(sched) => Ok(f(&sched.current_fiber().local(sched).locals, index)),
+            _ => THREAD_TABLE
+                .try_with(|table| f(table, index))
+                .map_err(|_| AccessError(())),
         }
     }
 
-    /// Returns the value in `table`, inserting it first. The value is boxed, so the reference
-    /// stays valid when the table grows; entries are only removed when the owner ends.
-    fn get_or_init<'a>(&'static self, table: &'a Table, index: usize) -> &'a T {
+    /// Initializes the value with `value` unless it exists (the initializer does not run),
+    /// then calls `apply` with the value and `value` back if it was not used.
+    fn init_with(&'static self, value: T, apply: impl FnOnce(&T, Option<T>)) {
+        let mut value = Some(value);
+        self.try_with_table(|table, index| {
+            let found = self.get_or_init_with(table, index, || {
+                value.take().expect("the value is taken once")
+            });
+            apply(found, value.take())
+        })
+        .expect(
+            "cannot access a fiber-local value on a thread whose thread-locals are being destroyed",
+        )
+    }
+
+    /// Returns the value in `table`, inserting `init()` first if there is none. The value is
+    /// boxed, so the reference stays valid when the table grows; entries are only
+    /// removed when the owner ends.
+    fn get_or_init_with<'a>(
+        &'static self,
+        table: &'a Table,
+        index: usize,
+        init: impl FnOnce() -> T,
+    ) -> &'a T {
         let existing = table.borrow().get(index).and_then(|v| v.as_ref()).map(|b| {
             let ptr: *const dyn Any = &**b;
             ptr
@@ -126,7 +173,7 @@ impl<T: 'static> LocalKey<T> {
             Some(ptr) => ptr,
             None => {
                 // The initializer may itself use other fiber-locals: no borrow is held here.
-                let value: Box<dyn Any> = Box::new((self.init)());
+                let value: Box<dyn Any> = Box::new(init());
                 let mut table = table.borrow_mut();
                 if table.len() <= index {
                     table.resize_with(index + 1, || None);
@@ -143,10 +190,34 @@ impl<T: 'static> LocalKey<T> {
     }
 }
 
+/// The error of [`LocalKey::try_with`], mirroring `std::thread::AccessError`: the value could
+/// not be reached because its owner's locals are being destroyed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AccessError(());
+
+impl fmt::Debug for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessError").finish()
+    }
+}
+
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("already destroyed")
+    }
+}
+
+impl std::error::Error for AccessError {}
+
 impl<T: 'static> LocalKey<std::cell::Cell<T>> {
-    /// Sets the value (creating the others' defaults first if needed).
+    /// Sets the value, mirroring `std::thread::LocalKey::set`: if it does not exist yet it is
+    /// created from `value` directly, without running the initializer.
     pub fn set(&'static self, value: T) {
-        self.with(|cell| cell.set(value))
+        self.init_with(std::cell::Cell::new(value), |cell, unused| {
+            if let Some(unused) = unused {
+                cell.set(unused.into_inner());
+            }
+        })
     }
 
     /// Returns a copy of the value.
@@ -156,10 +227,27 @@ impl<T: 'static> LocalKey<std::cell::Cell<T>> {
     {
         self.with(std::cell::Cell::get)
     }
+
+    /// Takes the value, leaving `Default::default()` in its place.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(std::cell::Cell::take)
+    }
+
+    /// Replaces the value, returning the old one.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|cell| cell.replace(value))
+    }
 }
 
 impl<T: 'static> LocalKey<RefCell<T>> {
     /// Calls `f` with a shared borrow of the value.
+    ///
+    /// # Panics
+    ///
+    /// If the value is mutably borrowed.
     pub fn with_borrow<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&T) -> R,
@@ -168,11 +256,50 @@ impl<T: 'static> LocalKey<RefCell<T>> {
     }
 
     /// Calls `f` with a mutable borrow of the value.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
     pub fn with_borrow_mut<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&mut T) -> R,
     {
         self.with(|cell| f(&mut cell.borrow_mut()))
+    }
+
+    /// Sets the value, mirroring `std::thread::LocalKey::set`: if it does not exist yet it is
+    /// created from `value` directly, without running the initializer.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn set(&'static self, value: T) {
+        self.init_with(RefCell::new(value), |cell, unused| {
+            if let Some(unused) = unused {
+                *cell.borrow_mut() = unused.into_inner();
+            }
+        })
+    }
+
+    /// Takes the value, leaving `Default::default()` in its place.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(RefCell::take)
+    }
+
+    /// Replaces the value, returning the old one.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|cell| cell.replace(value))
     }
 }
 

@@ -63,3 +63,9 @@ pub(crate) fn pin_to_cpu(index: usize) -> io::Result<usize> {
     cvt(unsafe { libc::sched_setaffinity(0, size, &one) })?;
     Ok(cpu)
 }
+
+/// The kernel's id of the calling thread (`gettid(2)`), as `/proc/self/task/<tid>` names it.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::fiber::{FiberId, FiberShared};
 use crate::scheduler::SchedShared;
+use crate::stall_cause::StallCause;
 
 /// What a scheduler publishes for the watchdog. Written only by its own thread, with plain
 /// (relaxed) stores on the switch path.
@@ -124,6 +125,8 @@ pub struct StallReport {
     pub held_for: Duration,
     /// Whether the stall goes on.
     pub phase: StallPhase,
+    /// What the thread was doing when the stall was first reported: the likely cause.
+    pub cause: StallCause,
 }
 
 impl fmt::Display for StallReport {
@@ -135,10 +138,10 @@ impl fmt::Display for StallReport {
                 f,
                 "spindle: stall: fiber '{name}' ({}) spawned at {} has held its thread for \
                  {ms:.1} ms without yielding; every other fiber on the thread is waiting \
-                 (a blocking std call or a CPU loop? use the spindle twin, spindle::unblock, \
-                 or fiber::yield_now)",
+                 ({})",
                 self.fiber.as_u64(),
-                self.spawned_at
+                self.spawned_at,
+                self.cause
             ),
             StallPhase::Ended => write!(
                 f,
@@ -180,6 +183,8 @@ struct Watched {
     hook: StallHook,
     last_epoch: u64,
     last_change: Instant,
+    /// The scheduler thread's kernel id, to see what it is doing (`StallCause::probe`).
+    tid: i32,
     /// The stall being reported, if any.
     reported: Option<StallReport>,
 }
@@ -204,7 +209,8 @@ fn watchdog() -> &'static Watchdog {
     })
 }
 
-/// Starts watching a scheduler; the returned guard stops it.
+/// Starts watching a scheduler; the returned guard stops it. Called on the scheduler's own
+/// thread, whose kernel id the stall reports' cause is read from.
 pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHook) -> WatchGuard {
     register_membarrier();
     let dog = watchdog();
@@ -219,6 +225,7 @@ pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHoo
             hook,
             last_epoch: epoch,
             last_change: Instant::now(),
+            tid: crate::sys::gettid(),
             reported: None,
         });
     dog.changed.notify_one();
@@ -315,6 +322,8 @@ impl Watched {
         if fiber.is_null() {
             return None;
         }
+        // Read before the hazard is published: the scheduler may be spinning on it.
+        let cause = StallCause::probe(self.tid);
         monitor.hazard.store(fiber, Ordering::SeqCst);
         // Without a barrier the fiber may be freed under us: skip this sample (the next one
         // tries again) rather than read it.
@@ -332,6 +341,7 @@ impl Watched {
                 spawned_at: fiber.spawned_at,
                 held_for,
                 phase: StallPhase::Ongoing,
+                cause,
             }
         });
         monitor

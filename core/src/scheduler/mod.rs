@@ -311,6 +311,9 @@ impl Scheduler {
     /// hook was replaced, or `resume_unwind` was called) is taken to unwind the running fiber.
     pub(crate) fn current_unwind(&self) -> Unwind {
         let local = self.current_fiber().local(self);
+        if local.unwind.get() == Unwind::Held {
+            return Unwind::Held;
+        }
         if !std::thread::panicking() {
             if local.unwind.get() != Unwind::No {
                 self.set_unwind(local, Unwind::No);
@@ -331,6 +334,20 @@ impl Scheduler {
             (false, true) => self.unwinding.set(self.unwinding.get() - 1),
             _ => {}
         }
+    }
+
+    /// Marks the running fiber as holding an unwind it caught (see [`Unwind::Held`]) until
+    /// [`release_unwind`](Self::release_unwind); returns what to restore then.
+    pub(crate) fn hold_unwind(&self) -> Unwind {
+        let local = self.current_fiber().local(self);
+        let was = local.unwind.get();
+        self.set_unwind(local, Unwind::Held);
+        was
+    }
+
+    /// Ends [`hold_unwind`](Self::hold_unwind).
+    pub(crate) fn release_unwind(&self, was: Unwind) {
+        self.set_unwind(self.current_fiber().local(self), was);
     }
 
     /// Marks the running fiber as panicking (called by spindle's panic hook).
@@ -450,22 +467,16 @@ impl Scheduler {
             local.wait.set(crate::fiber::Wait::Nothing);
             return false;
         }
-        if local.cancelled.get() {
-            if local.unwind.get() != Unwind::No && !std::thread::panicking() {
-                // A panic of this fiber was caught: the mark is stale.
-                self.set_unwind(local, Unwind::No);
+        // Shutting down and not unwinding yet: return at once, so that the caller's
+        // `check_cancelled` unwinds the fiber, after the others had a turn. A fiber that keeps
+        // catching `Cancelled` is given up on. One unwinding already (a destructor waits for
+        // something) parks like any fiber.
+        if local.cancelled.get() && self.current_unwind() == Unwind::No {
+            if local.cancel_raises.get() >= MAX_CANCEL_RAISES {
+                self.abandon_current();
             }
-            if self.current_unwind() == Unwind::No {
-                // Shutting down and not unwinding yet: return at once, so that the caller's
-                // `check_cancelled` unwinds the fiber, after the others had a turn. A fiber
-                // that keeps catching `Cancelled` is given up on.
-                if local.cancel_raises.get() >= MAX_CANCEL_RAISES {
-                    self.abandon_current();
-                }
-                self.yield_now();
-                return false;
-            }
-            // Unwinding already (a destructor waits for something): park like any fiber.
+            self.yield_now();
+            return false;
         }
         if let Some(deadline) = deadline {
             local

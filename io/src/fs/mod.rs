@@ -34,10 +34,12 @@
 
 mod dir;
 mod file;
+mod lock;
 mod options;
 
 pub use dir::{DirEntry, ReadDir, read_dir};
 pub use file::File;
+pub use lock::TryLockError;
 pub use options::{DirBuilder, OpenOptions};
 pub use std::fs::{FileTimes, FileType, Metadata, Permissions};
 
@@ -47,7 +49,7 @@ use std::path::{Path, PathBuf};
 use spindle_core::unblock;
 
 /// Runs `f(path)` on the blocking pool with an owned copy of `path`.
-fn with_path<T, F>(path: &Path, f: F) -> io::Result<T>
+pub(crate) fn with_path<T, F>(path: &Path, f: F) -> io::Result<T>
 where
     F: FnOnce(&Path) -> io::Result<T> + Send + 'static,
     T: Send + 'static,
@@ -57,7 +59,7 @@ where
 }
 
 /// Runs `f(from, to)` on the blocking pool with owned copies of both paths.
-fn with_paths<T, F>(from: &Path, to: &Path, f: F) -> io::Result<T>
+pub(crate) fn with_paths<T, F>(from: &Path, to: &Path, f: F) -> io::Result<T>
 where
     F: FnOnce(&Path, &Path) -> io::Result<T> + Send + 'static,
     T: Send + 'static,

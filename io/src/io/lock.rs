@@ -10,8 +10,15 @@
 //! | `None`    | 0       | free                                            |
 //! | `Some(f)` | n ≥ 1   | held by fiber (or thread) `f`, `n` times nested |
 //!
-//! Waiters queue FIFO; `release` hands the wake-up to the first. A waiter that is unwound
-//! while parked (its runtime shutting down) removes itself and passes the wake-up on.
+//! Waiters queue FIFO, and `release` *hands the lock over*: the first waiter becomes the owner
+//! before it even runs, so a fiber that prints in a loop cannot take the lock back ahead of
+//! fibers already waiting (it queues behind them instead). A waiter that is unwound while
+//! parked (its runtime shutting down) removes itself, and releases the lock if it had been
+//! handed to it.
+//!
+//! The waiters' handles are spindle-internal ([`fiber::current_waiter`]): they do not count
+//! as handles user code holds, so a program whose fibers all wait on a stdio lock that nobody
+//! will release is still reported as deadlocked.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -55,12 +62,19 @@ impl FiberLock {
 
     /// Takes the lock, parking the caller while another fiber or thread holds it.
     pub(crate) fn acquire(&self) -> Held<'_> {
-        let me = fiber::current();
+        // Moved into the queue, not cloned: a clone of a handle counts as one user code holds.
+        let me = fiber::current_waiter();
         let id = me.id();
+        let mut me = Some(me);
         let mut queued = false;
         loop {
             let mut state = self.state();
             match state.owner {
+                // Handed over by `hand_over` while we were parked (it took us off the queue).
+                Some(owner) if queued && owner == id => {
+                    debug_assert!(!state.waiters.iter().any(|w| w.id() == id));
+                    return Held { lock: self };
+                }
                 None => {
                     state.owner = Some(id);
                     state.count = 1;
@@ -79,7 +93,8 @@ impl FiberLock {
                 }
                 Some(_) => {
                     if !state.waiters.iter().any(|w| w.id() == id) {
-                        state.waiters.push_back(me.clone());
+                        let me = me.take().unwrap_or_else(fiber::current_waiter);
+                        state.waiters.push_back(me);
                     }
                     queued = true;
                 }
@@ -103,17 +118,29 @@ impl Drop for Held<'_> {
         let mut state = self.lock.state();
         state.count -= 1;
         if state.count == 0 {
+            hand_over(state);
+        }
+    }
+}
+
+/// Frees the lock, or makes the first waiter its owner and wakes it.
+fn hand_over(mut state: MutexGuard<'_, State>) {
+    match state.waiters.pop_front() {
+        Some(next) => {
+            state.owner = Some(next.id());
+            state.count = 1;
+            drop(state);
+            next.unpark();
+        }
+        None => {
             state.owner = None;
-            if let Some(next) = state.waiters.pop_front() {
-                drop(state);
-                next.unpark();
-            }
+            state.count = 0;
         }
     }
 }
 
 /// Armed while a waiter is parked: if `park` unwinds, takes the waiter off the queue and, if
-/// the lock is free, wakes the next one (the wake-up may have been meant for us).
+/// the lock had been handed to it, passes it on.
 struct Unqueue<'a> {
     lock: &'a FiberLock,
     id: FiberId,
@@ -123,11 +150,8 @@ impl Drop for Unqueue<'_> {
     fn drop(&mut self) {
         let mut state = self.lock.state();
         state.waiters.retain(|w| w.id() != self.id);
-        if state.owner.is_none()
-            && let Some(next) = state.waiters.front().cloned()
-        {
-            drop(state);
-            next.unpark();
+        if state.owner == Some(self.id) {
+            hand_over(state);
         }
     }
 }

@@ -384,8 +384,11 @@ impl BufRead for StdinLock<'_> {
 /// the page cache on the caller's thread, as `std`'s does (a fast call, though on a slow or
 /// network filesystem it can stall the thread).
 ///
-/// spindle's buffer is separate from `std`'s (`println!` writes through `std`): output of the
-/// two is ordered only at flushes.
+/// spindle's buffer is separate from `std`'s (std's `println!` writes through `std`'s, while
+/// `spindle::println!` writes through this one): output of the two is ordered only at flushes.
+///
+/// Fibers waiting for the lock (every write takes it) get it in the order they asked: a fiber
+/// that prints in a loop queues behind them instead of taking it straight back.
 pub struct Stdout {
     shared: &'static Shared<LineWriter<WriterRaw>>,
 }
@@ -545,3 +548,29 @@ fd_and_debug!(
     Stderr => STDERR_RAW,
     StderrLock<'_> => STDERR_RAW
 );
+
+/// Writes `args` to spindle's [`stdout`]; what `spindle::print!` and `spindle::println!` expand
+/// to.
+///
+/// # Panics
+///
+/// If the write fails, as `std::print!` does (a closed stdout, EBADF, is a sink and no error).
+#[doc(hidden)]
+pub fn _print(args: fmt::Arguments<'_>) {
+    if let Err(e) = stdout().write_fmt(args) {
+        panic!("failed printing to stdout: {e}");
+    }
+}
+
+/// Writes `args` to spindle's [`stderr`]; what `spindle::eprint!`, `spindle::eprintln!` and
+/// `spindle::dbg!` expand to.
+///
+/// # Panics
+///
+/// If the write fails, as `std::eprint!` does.
+#[doc(hidden)]
+pub fn _eprint(args: fmt::Arguments<'_>) {
+    if let Err(e) = stderr().write_fmt(args) {
+        panic!("failed printing to stderr: {e}");
+    }
+}

@@ -73,6 +73,19 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// `flock(2)`: `op` is `LOCK_EX`, `LOCK_SH` or `LOCK_UN`, with `LOCK_NB` to fail with
+/// `WouldBlock` instead of waiting. A wait interrupted by a signal is restarted.
+pub(crate) fn flock(fd: BorrowedFd<'_>, op: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: `fd` is live for the borrow; `flock` takes an fd and an operation code and
+        // touches no memory of ours.
+        match cvt(unsafe { libc::flock(fd.as_raw_fd(), op) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result.map(drop),
+        }
+    }
+}
+
 /// What kind of file `fd` is, from `fstat`: `S_IFREG`, `S_IFIFO`, `S_IFCHR`, … (`st_mode & S_IFMT`).
 pub(crate) fn file_type(fd: BorrowedFd<'_>) -> io::Result<libc::mode_t> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
