@@ -29,6 +29,11 @@ pub use spindle_sync as sync;
 
 pub use spindle_io::{fs, io, net, os, process};
 
+/// The zero-rewrite mode (feature `hook`): libc's blocking calls interposed, so std's
+/// blocking I/O and sleeps, and those of unmodified crates, park the fiber. See `docs/hook.md`.
+#[cfg(feature = "hook")]
+pub use spindle_hook as hook;
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
