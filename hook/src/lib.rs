@@ -65,10 +65,52 @@ mod wait;
 
 pub use table::MAX_FDS;
 
+/// Every hook, referenced from one `#[used]` static.
+///
+/// rustc hands the linker a reference to each `#[used]` static of every crate it links, so the
+/// object holding this table is always linked, and its references pull in the object of every
+/// hook, wherever rustc's codegen units put them. Without it, a hook whose symbol nothing
+/// else had asked for by the time the linker read this crate would be left out, and the call
+/// would go to libc's function.
+#[used]
+static HOOKS: Hooks = Hooks([
+    io::read as *const (),
+    io::write as *const (),
+    io::readv as *const (),
+    io::writev as *const (),
+    io::recv as *const (),
+    io::send as *const (),
+    io::recvfrom as *const (),
+    io::sendto as *const (),
+    io::recvmsg as *const (),
+    io::sendmsg as *const (),
+    fd::socket as *const (),
+    fd::socketpair as *const (),
+    fd::accept as *const (),
+    fd::accept4 as *const (),
+    fd::connect as *const (),
+    fd::close as *const (),
+    fd::dup as *const (),
+    fd::dup2 as *const (),
+    fd::dup3 as *const (),
+    fd::fcntl as *const (),
+    fd::ioctl as *const (),
+    time::poll as *const (),
+    time::nanosleep as *const (),
+    time::clock_nanosleep as *const (),
+    time::getaddrinfo as *const (),
+]);
+
+/// The hooks' addresses (only ever read by the linker).
+struct Hooks([*const (); 25]);
+
+// SAFETY: the table is immutable and holds addresses of functions, never dereferenced here.
+unsafe impl Sync for Hooks {}
+
 /// Whether the hook is linked into this program (it is, wherever this function can be called).
 ///
 /// The `spindle` facade calls it so that the linker keeps this crate; nobody else needs to.
 #[inline(never)]
 pub fn is_linked() -> bool {
-    real::resolved()
+    !std::hint::black_box(&HOOKS).0.is_empty() && real::resolved()
 }
