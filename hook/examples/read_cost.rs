@@ -7,7 +7,8 @@
 //! cargo run --release -p spindle-hook --example read_cost
 //! ```
 //!
-//! Prints the median of 15 rounds of 200,000 pairs for each, interleaved.
+//! Prints the median of 31 rounds of 50,000 pairs for each, interleaved, and the cost of the
+//! check the hook adds to every call (`fiber::is_fiber`), alone in a loop.
 
 use std::ffi::{CStr, c_int, c_void};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -18,8 +19,8 @@ use spindle_hook as _;
 type ReadFn = unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize;
 type WriteFn = unsafe extern "C" fn(c_int, *const c_void, usize) -> isize;
 
-const PAIRS: u32 = 200_000;
-const ROUNDS: usize = 15;
+const PAIRS: u32 = 50_000;
+const ROUNDS: usize = 31;
 
 fn glibc<F>(name: &CStr) -> F {
     // SAFETY: `name` is NUL-terminated; RTLD_NEXT from the executable finds libc's definition.
@@ -69,11 +70,29 @@ fn measure(label: &str, a: &OwnedFd, b: &OwnedFd) {
     );
 }
 
+/// Nanoseconds per `is_fiber` check, the thread-local test every hooked call starts with.
+fn check_cost(label: &str) {
+    const CHECKS: u32 = 10_000_000;
+    let started = Instant::now();
+    for _ in 0..CHECKS {
+        std::hint::black_box(spindle_core::fiber::is_fiber());
+    }
+    let ns = started.elapsed().as_nanos() as f64 / f64::from(CHECKS);
+    println!("{label:<28} the check alone: {ns:.2} ns");
+}
+
 fn main() {
     let (a, b) = pair();
     measure("plain thread (unmanaged)", &a, &b);
-    spindle_core::run(|| {
+    check_cost("plain thread");
+    // The loops hold the thread on purpose: no stall reports.
+    let rt = spindle_core::Runtime::builder()
+        .stall_threshold(None)
+        .build()
+        .expect("runtime");
+    rt.run(|| {
         let (a, b) = pair();
         measure("fiber (managed socket)", &a, &b);
+        check_cost("fiber");
     });
 }
