@@ -12,7 +12,7 @@ use libc::{sockaddr, socklen_t};
 use spindle_core::reactor::Interest;
 
 use crate::real::{self, syscall3};
-use crate::table::{self, MANAGED, SEEN, USER_NB};
+use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};
 use crate::wait::{self, Timeout, WaitError, blocking, errno, on_fiber, set_errno};
 
 /// Records a socket created (or accepted) by the caller. On a fiber it was created
@@ -119,8 +119,56 @@ pub(crate) unsafe extern "C" fn accept4(
     });
     if new >= 0 {
         created(new, fiber, flags & libc::SOCK_NONBLOCK != 0);
+        inherit_timeouts(fd, new);
     }
     new
+}
+
+/// An accepted socket starts with its listener's `SO_RCVTIMEO`/`SO_SNDTIMEO` (Linux copies
+/// them), so it inherits the listener's timeout bits.
+fn inherit_timeouts(listener: c_int, new: c_int) {
+    let bits = table::entry(listener).map_or(0, |e| e.state() & (RCVTIMEO | SNDTIMEO));
+    if let Some(entry) = table::entry(new)
+        && bits != 0
+    {
+        entry.add(bits);
+    }
+}
+
+/// `setsockopt(2)`: notes on the fd that `SO_RCVTIMEO`/`SO_SNDTIMEO` was set, so that waits
+/// read it back (and waits on fds without one make no extra syscall).
+///
+/// # Safety
+///
+/// As for libc's `setsockopt`: `value` is valid for `len` bytes of reads.
+#[unsafe(no_mangle)]
+pub(crate) unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    let Some(real) = real::SETSOCKOPT.get() else {
+        set_errno(libc::ENOSYS);
+        return -1;
+    };
+    // SAFETY: the caller's arguments, passed on to the real `setsockopt`.
+    let r = unsafe { real(fd, level, name, value, len) };
+    if r == 0 && level == libc::SOL_SOCKET {
+        // The option numbers of x86_64 Linux, old (`struct timeval`) and `_NEW` (64-bit).
+        let bit = match name {
+            libc::SO_RCVTIMEO | 66 => RCVTIMEO,
+            libc::SO_SNDTIMEO | 67 => SNDTIMEO,
+            _ => 0,
+        };
+        if let Some(entry) = table::entry(fd)
+            && bit != 0
+        {
+            entry.add(bit);
+        }
+    }
+    r
 }
 
 /// `accept(2)`: off a fiber the real `accept`, on one [`accept4`] with no flags.
@@ -148,6 +196,7 @@ pub(crate) unsafe extern "C" fn accept(
     });
     if new >= 0 {
         created(new, false, false);
+        inherit_timeouts(fd, new);
     }
     new
 }

@@ -24,7 +24,9 @@
 //!
 //! **Timeouts.** On a managed blocking socket, a wait is bounded by `SO_RCVTIMEO` (reads,
 //! `accept`) or `SO_SNDTIMEO` (writes, `connect`) as read with `getsockopt` when the wait
-//! begins; std's `set_read_timeout`/`set_write_timeout` set those. When it passes the call
+//! begins; std's `set_read_timeout`/`set_write_timeout` set those. The hooked `setsockopt`
+//! notes which sockets ever had one set (accepted sockets inherit their listener's), and
+//! only their waits pay for the `getsockopt`. When it passes the call
 //! fails with `EAGAIN` (std: `WouldBlock`), or `EINPROGRESS` for `connect`, as Linux does.
 //!
 //! **The fd table** ([`MAX_FDS`] entries; higher fds are never managed) follows `close`
@@ -95,6 +97,7 @@ static HOOKS: Hooks = Hooks([
     fd::dup3 as *const (),
     fd::fcntl as *const (),
     fd::ioctl as *const (),
+    fd::setsockopt as *const (),
     time::poll as *const (),
     time::nanosleep as *const (),
     time::clock_nanosleep as *const (),
@@ -102,7 +105,7 @@ static HOOKS: Hooks = Hooks([
 ]);
 
 /// The hooks' addresses (only ever read by the linker).
-struct Hooks([*const (); 25]);
+struct Hooks([*const (); 26]);
 
 // SAFETY: the table is immutable and holds addresses of functions, never dereferenced here.
 unsafe impl Sync for Hooks {}

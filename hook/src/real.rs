@@ -102,6 +102,8 @@ real_fns! {
     CONNECT = "connect": unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
     ACCEPT = "accept": unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int;
     ACCEPT4 = "accept4": unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t, c_int) -> c_int;
+    SETSOCKOPT = "setsockopt": unsafe extern "C" fn(
+        c_int, c_int, c_int, *const c_void, socklen_t) -> c_int;
     SOCKET = "socket": unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
     SOCKETPAIR = "socketpair": unsafe extern "C" fn(c_int, c_int, c_int, *mut c_int) -> c_int;
     POLL = "poll": unsafe extern "C" fn(*mut pollfd, nfds_t, c_int) -> c_int;

@@ -11,6 +11,9 @@
 //! | `SEEN`               | seen on a fiber: not a socket, so left alone                   | returns it             |
 //! | `SEEN│MANAGED`       | a socket the hook made `O_NONBLOCK`; its user wants blocking   | waits, then retries    |
 //! | `SEEN│MANAGED│USER_NB` | a socket its user made non-blocking as well                  | returns it             |
+//!
+//! Two more bits, `RCVTIMEO` and `SNDTIMEO`, record that the program set that timeout with
+//! `setsockopt` (at any time, on a fiber or not): only then does a wait read it back.
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -23,6 +26,11 @@ pub const MAX_FDS: usize = 1 << 20;
 pub(crate) const SEEN: u8 = 1;
 pub(crate) const MANAGED: u8 = 2;
 pub(crate) const USER_NB: u8 = 4;
+/// `SO_RCVTIMEO` was set on the socket (through the hooked `setsockopt`): a wait asks
+/// `getsockopt` for its value. Without it a wait makes no extra syscall.
+pub(crate) const RCVTIMEO: u8 = 8;
+/// As [`RCVTIMEO`], for `SO_SNDTIMEO`.
+pub(crate) const SNDTIMEO: u8 = 16;
 
 /// What the hook knows about one fd.
 #[derive(Debug)]
@@ -53,6 +61,11 @@ impl Entry {
 
     pub(crate) fn set(&self, state: u8) {
         self.state.store(state, Ordering::Release);
+    }
+
+    /// Adds `bits` to the state.
+    pub(crate) fn add(&self, bits: u8) {
+        self.state.fetch_or(bits, Ordering::AcqRel);
     }
 
     /// Records the user's blocking mode of a managed fd; returns false if the fd is not managed.

@@ -25,7 +25,7 @@ use spindle_core::fiber;
 use spindle_core::reactor::{Interest, Registration};
 
 use crate::real;
-use crate::table::{self, MANAGED, SEEN, USER_NB};
+use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};
 
 /// The calling thread's `errno`.
 #[inline]
@@ -51,7 +51,7 @@ pub(crate) fn on_fiber() -> bool {
 #[inline]
 pub(crate) fn adopt(fd: c_int) {
     if let Some(entry) = table::entry(fd)
-        && entry.state() == 0
+        && entry.state() & SEEN == 0
     {
         adopt_slow(fd, entry);
     }
@@ -76,7 +76,7 @@ fn adopt_slow(fd: c_int, entry: &table::Entry) {
             _ => SEEN,
         }
     };
-    entry.set(state);
+    entry.add(state);
     set_errno(saved);
 }
 
@@ -107,10 +107,13 @@ pub(crate) enum Timeout {
 }
 
 /// The deadline `SO_RCVTIMEO`/`SO_SNDTIMEO` of `fd` sets for a wait starting now, if any.
+/// Asks the kernel only if the program ever set that timeout on the fd.
 pub(crate) fn socket_deadline(fd: c_int, which: Timeout) -> Option<Instant> {
+    let state = table::entry(fd)?.state();
     let opt = match which {
-        Timeout::Recv => libc::SO_RCVTIMEO,
-        Timeout::Send => libc::SO_SNDTIMEO,
+        Timeout::Recv if state & RCVTIMEO != 0 => libc::SO_RCVTIMEO,
+        Timeout::Send if state & SNDTIMEO != 0 => libc::SO_SNDTIMEO,
+        _ => return None,
     };
     let mut tv = libc::timeval {
         tv_sec: 0,

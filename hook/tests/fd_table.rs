@@ -225,3 +225,18 @@ fn plain_threads_see_libc_unchanged() {
     std::thread::sleep(Duration::from_millis(20));
     assert!(t.elapsed() >= Duration::from_millis(20));
 }
+
+#[test]
+fn a_read_timeout_set_on_a_plain_thread_is_honoured_on_a_fiber() {
+    let (a, _b) = connected_pair();
+    a.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (err, waited) = spindle_core::run(move || {
+        let t = Instant::now();
+        // First use on a fiber: adopted, parked, and bounded by the timeout set earlier.
+        let err = (&a).read(&mut [0u8; 1]).unwrap_err();
+        (err, t.elapsed())
+    });
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    assert!(waited >= Duration::from_millis(45), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}
