@@ -57,13 +57,16 @@ fn main() {
         let fibers: Vec<_> = (0..requests)
             .map(|_| {
                 let url = url.clone();
-                fiber::spawn(move || ureq::get(&url).call()?.into_string().map_err(Into::into))
+                fiber::spawn(move || {
+                    let response = ureq::get(&url).call().map_err(|e| e.to_string())?;
+                    response.into_string().map_err(|e| e.to_string())
+                })
             })
             .collect();
         fibers
             .into_iter()
             .map(|f| f.join().expect("a request fiber panicked"))
-            .collect::<Vec<Result<String, ureq::Error>>>()
+            .collect::<Vec<Result<String, String>>>()
     });
     let took = started.elapsed();
     let ok = answers

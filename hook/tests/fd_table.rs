@@ -121,10 +121,8 @@ fn dup2_over_a_managed_fd_replaces_its_entry() {
         let (r, _w) = pipe();
         // SAFETY: dup2 takes no pointers; `a`'s fd is replaced by the pipe, and `a` then owns
         // the pipe's duplicate (closed once, by `a`).
-        assert_eq!(
-            unsafe { libc::dup2(r.as_raw_fd(), a.as_raw_fd()) },
-            a.as_raw_fd()
-        );
+        let r = unsafe { libc::dup2(r.as_raw_fd(), a.as_raw_fd()) };
+        assert_eq!(r, a.as_raw_fd());
         assert_eq!(libc_flags(a.as_raw_fd()) & libc::O_NONBLOCK, 0);
         assert_eq!(
             kernel_flags(a.as_raw_fd()) & libc::O_NONBLOCK as libc::c_long,
@@ -182,10 +180,8 @@ fn plain_threads_see_libc_unchanged() {
         Some(libc::EBADF)
     );
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::write(1_000_000, buf.as_ptr().cast(), 4) },
-        -1
-    );
+    let r = unsafe { libc::write(1_000_000, buf.as_ptr().cast(), 4) };
+    assert_eq!(r, -1);
     assert_eq!(
         std::io::Error::last_os_error().raw_os_error(),
         Some(libc::EBADF)

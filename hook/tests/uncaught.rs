@@ -37,7 +37,7 @@ fn calls_the_hook_cannot_catch_stall_the_thread_and_are_reported() {
     // SAFETY: `c_path` is a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
 
-    let caught_sleep = rt.run(move || {
+    rt.run(move || {
         // A hooked call for contrast: std's sleep parks, so no report names this fiber.
         let parked = fiber::Builder::new()
             .name("std-sleep-hooked".into())
@@ -117,7 +117,6 @@ fn calls_the_hook_cannot_catch_stall_the_thread_and_are_reported() {
             .unwrap();
         parked.join().unwrap();
     });
-    let _ = caught_sleep;
     std::fs::remove_dir_all(&dir).unwrap();
 
     let reports = reports.lock().unwrap();
