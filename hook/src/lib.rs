@@ -35,7 +35,8 @@
 //! entry). A blocking mode changed through one of two duplicates is recorded for that fd
 //! only. After `fork` the child inherits the table with the fds; its file descriptions are
 //! shared with the parent, so a managed socket stays internally non-blocking there and the
-//! child's calls on it take the plain-thread path below.
+//! child's calls on it take the plain-thread path below; there `close` and `dup2` forget a
+//! registration without removing it from the epoll instance the child shares with its parent.
 //!
 //! **Plain threads.** Off a fiber every hook behaves as the libc call, `errno` included. A
 //! managed socket shared with a plain thread is non-blocking in the kernel, so there the hook

@@ -80,8 +80,15 @@ macro_rules! real_fns {
 
         /// Looks every function up, so later calls (also in a child after `fork`) never
         /// enter `dlsym`.
+        /// Also installs the fork handler of the fd table.
         extern "C" fn resolve_all() {
             $( let _ = $static.get(); )*
+            // SAFETY: registers a plain `extern "C" fn()` that only stores to an atomic, which
+            // is async-signal-safe as a child handler must be. A failure (ENOMEM) only means
+            // a forked child may remove a registration from its parent's epoll set on close.
+            unsafe {
+                libc::pthread_atfork(None, None, Some(crate::table::after_fork_in_child));
+            }
         }
     };
 }

@@ -16,7 +16,7 @@
 //! `setsockopt` (at any time, on a fiber or not): only then does a wait read it back.
 
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use spindle_core::reactor::Registration;
 
@@ -83,13 +83,25 @@ impl Entry {
     }
 
     /// Forgets the fd: called before it is closed or replaced.
+    ///
+    /// In a child after `fork` the registration is only forgotten, never removed: the child
+    /// shares its parent's epoll instance, and removing the fd there would take it from the
+    /// parent's reactor.
     pub(crate) fn reset(&self, fd: c_int) {
-        if self.state.swap(0, Ordering::AcqRel) != 0 {
+        if self.state.swap(0, Ordering::AcqRel) != 0 && !FORKED.load(Ordering::Relaxed) {
             // SAFETY: `fd` is still open: callers reset before the close or dup2 that ends it.
             self.reg
                 .deregister(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
         }
     }
+}
+
+/// Set in a child process after `fork` (by a `pthread_atfork` handler).
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// The `pthread_atfork` child handler.
+pub(crate) extern "C" fn after_fork_in_child() {
+    FORKED.store(true, Ordering::Relaxed);
 }
 
 static TABLE: [Entry; MAX_FDS] = [const { Entry::new() }; MAX_FDS];
