@@ -297,3 +297,80 @@ fn getaddrinfo_on_a_fiber_goes_to_the_pool_and_answers() {
         assert!(err.is_err());
     });
 }
+
+#[test]
+fn set_write_timeout_bounds_a_parked_write() {
+    spindle_core::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_unread, _) = listener.accept().unwrap();
+        client
+            .set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        let started = Instant::now();
+        // The peer never reads: the buffers fill, then the write waits out its timeout.
+        let err = loop {
+            match client.write(&chunk) {
+                Ok(_) => assert!(started.elapsed() < Duration::from_secs(5), "never filled"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    });
+}
+
+extern "C" fn on_sigusr1(_: libc::c_int) {}
+
+#[test]
+fn a_signal_does_not_interrupt_a_parked_read_or_sleep() {
+    // A handler without SA_RESTART: a blocking read on a plain thread would fail with EINTR.
+    // SAFETY: an all-zero sigaction is valid; the handler is an extern "C" fn(c_int) that does
+    // nothing, which is async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_sigusr1 as *const () as usize;
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    spindle_core::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let signaller = std::thread::spawn(move || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(10));
+                // SAFETY: `me` is the runtime's thread, alive until the test joins this one.
+                unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR1) };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            server.write_all(b"done").unwrap();
+            server
+        });
+        // libc's calls themselves, not std's wrappers (which retry on EINTR).
+        let sleeper = fiber::spawn(|| {
+            let t = Instant::now();
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 60_000_000,
+            };
+            // SAFETY: `ts` is a valid timespec; the remainder may be null.
+            let r = unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+            (r, t.elapsed())
+        });
+        let mut buf = [0u8; 4];
+        // SAFETY: `buf` is valid for 4 bytes of writes.
+        let n = unsafe { libc::read(client.as_raw_fd(), buf.as_mut_ptr().cast(), 4) };
+        assert!(n > 0, "read: {}", std::io::Error::last_os_error());
+        assert_eq!(&buf[..n as usize], &b"done"[..n as usize]);
+        let (r, slept) = sleeper.join().unwrap();
+        assert_eq!(r, 0, "nanosleep: {}", std::io::Error::last_os_error());
+        assert!(slept >= Duration::from_millis(60));
+        drop(signaller.join().unwrap());
+    });
+}
