@@ -312,7 +312,10 @@ fn set_write_timeout_bounds_a_parked_write() {
         // The peer never reads: the buffers fill, then the write waits out its timeout.
         let err = loop {
             match client.write(&chunk) {
-                Ok(_) => assert!(started.elapsed() < Duration::from_secs(5), "never filled"),
+                Ok(n) => assert!(
+                    n > 0 && started.elapsed() < Duration::from_secs(5),
+                    "never filled"
+                ),
                 Err(e) => break e,
             }
         };
