@@ -15,8 +15,9 @@
 //! **Which fds are managed.** Sockets only: one created by `socket`, `socketpair`, `accept` or
 //! `accept4` on a fiber, or any socket first used by a hooked call on a fiber. The hook makes a
 //! managed socket `O_NONBLOCK` in the kernel and remembers the blocking mode its user wants.
-//! Pipes, terminals, files, eventfds and sockets that only plain threads use are never
-//! touched: for them every hook is the libc call plus one thread-local check.
+//! Pipes, terminals, files, eventfds, sockets that only plain threads use, and fds 0–2 (stdio,
+//! usually shared with other processes) are never touched: for them every hook is the libc
+//! call plus one thread-local check.
 //!
 //! **Blocking mode.** A socket its user made non-blocking (`SOCK_NONBLOCK`, `fcntl(F_SETFL)`,
 //! `ioctl(FIONBIO)`, std's `set_nonblocking`) stays non-blocking: `EAGAIN` goes back to the

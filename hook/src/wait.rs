@@ -47,7 +47,8 @@ pub(crate) fn on_fiber() -> bool {
 }
 
 /// Classifies `fd` the first time a fiber uses it: a socket becomes managed (made `O_NONBLOCK`
-/// unless its user did so already); anything else is left alone for good.
+/// unless its user did so already); anything else, and fds 0–2 (shared with other processes),
+/// is left alone for good.
 #[inline]
 pub(crate) fn adopt(fd: c_int) {
     if let Some(entry) = table::entry(fd)
@@ -67,7 +68,9 @@ fn adopt_slow(fd: c_int, entry: &table::Entry) {
         set_errno(saved);
         return;
     }
-    let state = if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    // Standard streams are usually shared with other processes (a parent, a terminal, a
+    // supervisor's socket): O_NONBLOCK on their open file would change it for all of them.
+    let state = if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || fd <= 2 {
         SEEN
     } else {
         match get_fl(fd) {
