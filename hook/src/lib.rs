@@ -60,6 +60,7 @@
 //! regular files, which block in the kernel and have no readiness. `docs/hook.md` says what the
 //! stall detector reports for each.
 
+mod dns;
 mod fd;
 mod io;
 mod real;
@@ -103,7 +104,7 @@ static HOOKS: Hooks = Hooks([
     time::poll as *const (),
     time::nanosleep as *const (),
     time::clock_nanosleep as *const (),
-    time::getaddrinfo as *const (),
+    dns::getaddrinfo as *const (),
 ]);
 
 /// The hooks' addresses (only ever read by the linker).

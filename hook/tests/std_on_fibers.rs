@@ -377,3 +377,24 @@ fn a_signal_does_not_interrupt_a_parked_read_or_sleep() {
         drop(signaller.join().unwrap());
     });
 }
+
+#[test]
+fn a_runtime_ending_under_a_parked_read_fails_the_read_instead_of_unwinding_through_libc() {
+    let seen: Rc<Cell<Option<i32>>> = Rc::default();
+    let record = seen.clone();
+    let started = Instant::now();
+    spindle_core::run(move || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        fiber::spawn(move || {
+            let _keep = server;
+            // Parked for ever: the root returns without writing.
+            let r = (&client).read(&mut [0u8; 1]);
+            record.set(r.err().and_then(|e| e.raw_os_error()));
+        });
+        fiber::yield_now();
+    });
+    assert_eq!(seen.get(), Some(libc::ECANCELED));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
