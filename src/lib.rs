@@ -131,6 +131,11 @@ pub use std::{
     ops, option, panic, path, pin, primitive, ptr, rc, result, slice, str, string, task, vec,
 };
 
+/// The zero-rewrite mode (feature `hook`): libc's blocking calls interposed, so std's
+/// blocking I/O and sleeps, and those of unmodified crates, park the fiber. See `docs/hook.md`.
+#[cfg(feature = "hook")]
+pub use spindle_hook as hook;
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

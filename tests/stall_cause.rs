@@ -33,6 +33,8 @@ fn first_report_of(name: &str, body: impl FnOnce() + 'static) -> StallReport {
         .clone()
 }
 
+// With the zero-rewrite hook, std's sleep parks the fiber instead: no stall to report.
+#[cfg(not(feature = "hook"))]
 #[test]
 fn a_std_sleep_is_reported_as_blocked_in_a_system_call() {
     let report = first_report_of("sleeper", || std::thread::sleep(Duration::from_millis(300)));

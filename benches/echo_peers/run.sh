@@ -7,6 +7,7 @@
 #
 #   benches/echo_peers/run.sh            # from the repository root
 #   SECS=5 RUNS=3 SERVERS="spindle mio" CONNS="50" benches/echo_peers/run.sh
+#   SERVERS="spindle std_hook" benches/echo_peers/run.sh   # std::net + the hook (docs/hook.md)
 #   SKIP_BUILD=1 MAIN_TARGET=/path PEERS_TARGET=/path benches/echo_peers/run.sh   # prebuilt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,6 +20,10 @@ PEERS_TARGET=${PEERS_TARGET:-benches/echo_peers/target}
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --example echo_server --example echo_client --target-dir "$MAIN_TARGET" >&2
+  case " $SERVERS " in
+    *" std_hook "*) cargo build --release -p spindle-hook --example std_echo_server \
+                      --target-dir "$MAIN_TARGET" >&2 ;;
+  esac
   cargo build --release --manifest-path benches/echo_peers/Cargo.toml --target-dir "$PEERS_TARGET" >&2
 fi
 CLIENT="$MAIN_TARGET/release/examples/echo_client"
@@ -32,6 +37,7 @@ next=7300
 for server in $SERVERS; do
   case $server in
     spindle) bin="$MAIN_TARGET/release/examples/echo_server" ;;
+    std_hook) bin="$MAIN_TARGET/release/examples/std_echo_server" ;;
     mio) bin="$PEERS_TARGET/release/mio_echo" ;;
     tokio) bin="$PEERS_TARGET/release/tokio_echo" ;;
     threads) bin="$PEERS_TARGET/release/threads_echo" ;;

@@ -489,6 +489,7 @@ fn current_handle() -> Fiber {
 }
 
 /// Whether the caller runs on a fiber of a spindle runtime.
+#[inline]
 pub fn is_fiber() -> bool {
     Scheduler::on_fiber().is_some()
 }

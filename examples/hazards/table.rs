@@ -28,10 +28,11 @@ fn cells(run: &Run, runs: &[Run], short: bool) -> Vec<String> {
     } else {
         String::new()
     };
-    let version = if run.std {
-        run.case.std_version()
-    } else {
-        run.case.twin()
+    let version = match (run.std, cfg!(feature = "hook")) {
+        // Built with `--features hook`: the std rows are the third version, std with the hook.
+        (true, true) => format!("{} + hook", run.case.std_version()),
+        (true, false) => run.case.std_version().to_owned(),
+        (false, _) => run.case.twin().to_owned(),
     };
     let done = match run.outcome {
         Outcome::Done(d) => ms(d),
@@ -49,7 +50,7 @@ fn cells(run: &Run, runs: &[Run], short: bool) -> Vec<String> {
         "no".to_owned()
     };
     let deadlock = if run.deadlock.is_some() { "yes" } else { "no" }.to_owned();
-    let mut row = vec![call, version.to_owned(), done, worst];
+    let mut row = vec![call, version, done, worst];
     if !short {
         row.push(p99);
     }
