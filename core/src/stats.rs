@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) polls: Cell<u64>,
     pub(crate) events: Cell<u64>,
     pub(crate) timers_fired: Cell<u64>,
+    pub(crate) budget_yields: Cell<u64>,
 }
 
 /// A snapshot of the statistics of the runtime running on the current thread.
@@ -37,6 +38,9 @@ pub struct Stats {
     pub timers_armed: usize,
     /// Timers that fired.
     pub timers_fired: u64,
+    /// Times a fiber yielded because it spent its cooperative budget (see
+    /// [`Builder::budget`](crate::runtime::Builder::budget)).
+    pub budget_yields: u64,
     /// Fibers waiting on file descriptors now.
     pub io_waiters: usize,
     /// Stalls the stall detector reported (a fiber holding the thread past the threshold).
@@ -60,6 +64,7 @@ pub fn stats() -> Option<Stats> {
         reactor_events: c.events.get(),
         timers_armed,
         timers_fired: c.timers_fired.get(),
+        budget_yields: c.budget_yields.get(),
         io_waiters,
         stalls: sched
             .shared()

@@ -29,7 +29,7 @@
 //! hand-off costs throughput under heavy contention (each acquisition waits for the
 //! next waiter to be scheduled), which is the price of that fairness.
 
-use crate::shim::{AtomicU8, Ordering, loom_const_fn};
+use crate::shim::{AtomicU8, Ordering, consume_budget, loom_const_fn};
 use crate::spin::SpinLock;
 use crate::waiter::{List, OnUnwind, Waiter};
 use std::fmt;
@@ -55,9 +55,12 @@ impl RawMutex {
         }
     }
 
-    /// Acquires the lock, parking the calling fiber (or thread) while it is held.
+    /// Acquires the lock, parking the calling fiber (or thread) while it is held. Counts
+    /// against the fiber's cooperative budget first, so a fiber that locks and unlocks in a
+    /// loop still lets the others run.
     #[inline]
     pub(crate) fn lock(&self) {
+        consume_budget();
         if !self.try_lock() {
             self.lock_contended();
         }

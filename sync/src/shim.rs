@@ -8,7 +8,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use spindle_core::fiber::{
-    Fiber, current_waiter as current, park, park_timeout, waiting_on,
+    Fiber, consume_budget, current_waiter as current, park, park_timeout, waiting_on,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
@@ -21,6 +21,10 @@ pub(crate) use loom::thread::{Thread as Fiber, current, park};
 /// loom has no deadlock report to feed.
 #[cfg(loom)]
 pub(crate) fn waiting_on(_what: &'static str, _object: *const ()) {}
+
+/// loom models threads, which have no cooperative budget.
+#[cfg(loom)]
+pub(crate) fn consume_budget() {}
 
 /// loom has no clock; its model tests never use timeouts, so a timed park is a park.
 #[cfg(loom)]
