@@ -97,7 +97,10 @@ fn a_fiber_streaming_over_loopback_does_not_freeze_a_ticker() {
         out
     });
     assert!(streamed > 0);
-    assert!(yields > 0, "the streaming fiber never yielded under its budget");
+    assert!(
+        yields > 0,
+        "the streaming fiber never yielded under its budget"
+    );
     assert!(
         worst < Duration::from_millis(200),
         "the ticker was {worst:?} late while a fiber streamed ({ticks} ticks)"
@@ -162,7 +165,10 @@ fn budget_none_turns_it_off() {
 /// A zero budget is refused with a message that says what to do.
 #[test]
 fn zero_budget_is_invalid_input() {
-    let err = spindle::Runtime::builder().budget(Some(0)).build().unwrap_err();
+    let err = spindle::Runtime::builder()
+        .budget(Some(0))
+        .build()
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("None turns it off"), "{err}");
 }

@@ -73,9 +73,10 @@ pub(super) struct Pacer {
 impl Pacer {
     pub(super) fn new(poll_interval: u32) -> Pacer {
         Pacer {
-            stride: Cell::new(poll_interval),
+            // Start low: the first checkpoints measure the switch rate and raise it.
+            stride: Cell::new(poll_interval.min(8)),
             since_poll: Cell::new(0),
-            armed: Cell::new(poll_interval),
+            armed: Cell::new(poll_interval.min(8)),
             last_checkpoint: Cell::new(None),
             last_poll: Cell::new(None),
         }
@@ -148,12 +149,13 @@ impl Scheduler {
         let now = Instant::now();
         let mut stride = pacer.stride.get();
         if let Some(last) = pacer.last_checkpoint.get() {
-            let spacing = now.duration_since(last);
-            if spacing < CHECKPOINT_SPACING / 2 {
-                stride = stride.saturating_mul(2).min(interval);
-            } else if spacing > CHECKPOINT_SPACING * 2 {
-                stride = (stride / 2).max(1);
-            }
+            // Aim the next checkpoint `CHECKPOINT_SPACING` ahead at the switch rate just seen:
+            // at once when switches got slower, by doubling at most when they got faster (one
+            // quick switch among slow ones must not stretch the stride).
+            let spacing = now.duration_since(last).as_nanos().max(1);
+            let wanted = CHECKPOINT_SPACING.as_nanos() * u128::from(pacer.armed.get()) / spacing;
+            let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+            stride = wanted.min(stride.saturating_mul(2)).clamp(1, interval);
         }
         pacer.last_checkpoint.set(Some(now));
         let since = pacer.since_poll.get().saturating_add(pacer.armed.get());

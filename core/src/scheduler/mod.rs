@@ -243,7 +243,7 @@ impl Scheduler {
         });
         Scheduler {
             id: shared.id,
-            until_poll: Cell::new(config.poll_interval),
+            until_poll: Cell::new(config.poll_interval.min(8)),
             pacer: budget::Pacer::new(config.poll_interval),
             budget: budget::Budget::default(),
             shared,
