@@ -28,7 +28,7 @@ mod watchdog;
 pub use blocking::unblock;
 pub use runtime::{Runtime, run};
 pub use stats::{Stats, stats};
-pub use watchdog::{StallPhase, StallReport};
+pub use watchdog::{StallCause, StallPhase, StallReport};
 
 /// Re-exported in [`fiber`] as `fiber::LocalKey`.
 pub use local::LocalKey;

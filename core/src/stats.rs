@@ -47,6 +47,10 @@ pub struct Stats {
     pub stalls: u64,
     /// `unblock` jobs in flight now, in the whole process.
     pub unblock_jobs: usize,
+    /// Times the stall detector's watchdog thread has woken up, in the whole process. It
+    /// samples every quarter threshold while a scheduler may be running a fiber and sleeps
+    /// while every watched scheduler is idle, so an idle process adds nothing here.
+    pub watchdog_wakeups: u64,
 }
 
 /// Statistics of the runtime running on the current thread, or `None` outside a runtime.
@@ -72,5 +76,6 @@ pub fn stats() -> Option<Stats> {
             .stalls
             .load(std::sync::atomic::Ordering::Relaxed),
         unblock_jobs: crate::blocking::jobs_in_flight(),
+        watchdog_wakeups: crate::watchdog::wakeups(),
     })
 }

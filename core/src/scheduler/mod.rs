@@ -102,7 +102,8 @@ impl SchedShared {
     }
 
     pub(crate) fn is_sleeping(&self) -> bool {
-        self.sleeping.load(Ordering::Relaxed)
+        // SeqCst: the watchdog's decision to park pairs with the scheduler's wake-up.
+        self.sleeping.load(Ordering::SeqCst)
     }
 
     /// Queues `fiber` to be unparked by its scheduler, waking the scheduler if it sleeps.
@@ -564,7 +565,11 @@ impl Scheduler {
             .reactor
             .borrow_mut()
             .poll(timeout, |fiber| woken.push(fiber));
-        self.shared.sleeping.store(false, Ordering::Relaxed);
+        // SeqCst pairs with the watchdog's park (see `watchdog::scheduler_woke`).
+        self.shared.sleeping.store(false, Ordering::SeqCst);
+        if !busy && self.config.stall_threshold.is_some() {
+            watchdog::scheduler_woke();
+        }
         self.counters.polls.set(self.counters.polls.get() + 1);
         let events = match result {
             Ok(events) => events,
