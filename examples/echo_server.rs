@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server [ADDR]          # ADDR defaults to 127.0.0.1:7000
+//! cargo run --release --example echo_server ADDR --no-budget # cooperative budget off, to measure it
 //! cargo run --release --example echo_client -- --conns 50   # in another terminal
 //! echo hello | nc -q1 127.0.0.1 7000                        # or by hand
 //! ```
@@ -24,10 +25,21 @@ const MIN_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--no-budget` turns the cooperative budget off (see `runtime::Builder::budget`), to
+    // measure what it costs and what it buys.
+    let no_budget = args.iter().any(|a| a == "--no-budget");
+    args.retain(|a| a != "--no-budget");
+    let addr = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:7000".to_string());
-    if let Err(e) = spindle::run(move || serve(&addr)) {
+    let mut builder = spindle::Runtime::builder();
+    if no_budget {
+        builder = builder.budget(None);
+    }
+    let rt = builder.build().expect("default runtime settings are valid");
+    if let Err(e) = rt.run(move || serve(&addr)) {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }

@@ -12,15 +12,16 @@
 //! |---------------------------|---------------------------------------------------------------|
 //! | below `CLOCK_EVERY`       | one compare and one store (the echo fast path never gets past this) |
 //! | every `CLOCK_EVERY`th     | the clock is read; the first reading starts the turn's time slice |
-//! | slice used up, or `ops` reached | the budget is spent: yield, if anyone else could run     |
+//! | slice used up, or `ops` reached | the budget is spent: yield, if that lets anyone else run  |
 //!
 //! A turn is recognised by the scheduler's switch counter, so the switch path itself does
 //! nothing for the budget: the counter changes, and the next operation starts a fresh count.
 //!
-//! "Anyone else could run" means another fiber is runnable, or the reactor, the timers or a
-//! remote wake-up might make one runnable. With nothing runnable the fiber goes through the
-//! main context, which polls the reactor without blocking and fires due timers, and is
-//! resumed right after if nobody woke. A fiber alone with nothing registered keeps going.
+//! A spent budget yields only if that lets someone else run. With another fiber runnable,
+//! the fiber yields to the back of the run queue. With none, it first takes remote wake-ups,
+//! polls the reactor with a zero timeout and fires due timers, right on its own stack: if
+//! that wakes anyone, they queue ahead of it and it yields; if not, it goes on with a fresh
+//! budget, having paid one `epoll_wait` per spent budget and no switch.
 //!
 //! # Pacing the reactor and timers
 //!
@@ -34,10 +35,10 @@
 //! fires about one checkpoint late instead of `poll_interval` switches late.
 
 use std::cell::Cell;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Scheduler;
+use crate::fiber::FiberShared;
 
 /// Operations between clock readings of the time slice.
 pub(super) const CLOCK_EVERY: u32 = 16;
@@ -114,29 +115,50 @@ impl Scheduler {
                     }
                 }
             });
-        if !spent || !self.others_may_run() {
+        if !spent {
             return;
+        }
+        if self.run_queue.len() == 0 {
+            // Nobody is runnable: see whether the reactor, a timer or another thread makes
+            // someone runnable, without blocking. Those it wakes queue ahead of us.
+            self.poll_without_blocking();
+            if self.run_queue.len() == 0 {
+                // Yielding would only switch back to us; the next turn starts here.
+                self.budget.used.set((turn, 0));
+                self.budget.slice_start.set((turn, None));
+                return;
+            }
         }
         self.counters
             .budget_yields
             .set(self.counters.budget_yields.get() + 1);
-        if self.run_queue.len() == 0 {
-            // Nobody is runnable: go through the main context, which polls the reactor and
-            // fires due timers before it resumes anyone.
-            self.until_poll.set(1);
-            self.pacer.since_poll.set(self.config.poll_interval);
-        }
         self.yield_now();
         self.check_cancelled();
     }
 
-    /// Whether a yield could let another fiber run: one is runnable, or the reactor, a
-    /// timer or another thread could make one runnable.
-    fn others_may_run(&self) -> bool {
-        self.run_queue.len() > 0
-            || self.reactor.borrow().registered() > 0
-            || self.timers.borrow().len() > 0
-            || self.shared.has_remote.load(Ordering::Relaxed)
+    /// From a fiber that spent its budget: takes remote wake-ups, polls the reactor with a
+    /// zero timeout and fires due timers, queueing every fiber they wake.
+    fn poll_without_blocking(&self) {
+        self.drain_remote();
+        if self.reactor.borrow().registered() > 0 {
+            let wake = |fiber: *const FiberShared| {
+                // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
+                let fiber = unsafe { &*fiber };
+                self.unpark_local(fiber);
+            };
+            let result = self.reactor.borrow_mut().poll(Some(Duration::ZERO), wake);
+            self.counters.polls.set(self.counters.polls.get() + 1);
+            match result {
+                Ok(events) => self
+                    .counters
+                    .events
+                    .set(self.counters.events.get() + events as u64),
+                Err(e) => panic!("spindle: polling the reactor failed: {e}"),
+            }
+        }
+        self.fire_timers();
+        self.pacer.last_poll.set(Some(Instant::now()));
+        self.pacer.since_poll.set(0);
     }
 
     /// A checkpoint (see the module docs): whether the main context should run now to poll
