@@ -21,7 +21,9 @@
 //! the fiber yields to the back of the run queue. With none, it first takes remote wake-ups,
 //! polls the reactor with a zero timeout and fires due timers, right on its own stack: if
 //! that wakes anyone, they queue ahead of it and it yields; if not, it goes on with a fresh
-//! budget, having paid one `epoll_wait` per spent budget and no switch.
+//! budget, having paid one `epoll_wait` per spent budget and no switch. That counts as a
+//! switch to itself (the switch counter moves), so the stall detector does not report a
+//! fiber that keeps offering its thread when nobody else wants it.
 //!
 //! # Pacing the reactor and timers
 //!
@@ -123,9 +125,10 @@ impl Scheduler {
             // someone runnable, without blocking. Those it wakes queue ahead of us.
             self.poll_without_blocking();
             if self.run_queue.len() == 0 {
-                // Yielding would only switch back to us; the next turn starts here.
-                self.budget.used.set((turn, 0));
-                self.budget.slice_start.set((turn, None));
+                // Yielding would only switch back to us. Count it as a switch to ourselves:
+                // the next turn starts here, and the stall detector sees a fiber that offered
+                // its thread (nobody was waiting for it), not one that holds it.
+                self.publish_current(self.current.get());
                 return;
             }
         }
