@@ -19,8 +19,9 @@
 //! run delay (time spent runnable but waiting for a CPU, from the thread's
 //! `/proc/thread-self/schedstat`, opened on that thread). A stall counts only the time the
 //! thread ran or blocked: time it waited for a CPU (the OS preempted it) is left out, and so
-//! is time the watchdog itself could not run beyond one sampling period (the whole process
-//! stopped by `SIGSTOP`, or starved), since nothing was observed then. A report says how much
+//! is time the whole process was stopped (`SIGSTOP`): the watchdog notices it overslept by
+//! more than a sampling period without having waited for a CPU itself (its own run delay),
+//! so it was not even runnable, and nothing was observed then. A report says how much
 //! of the stall was on the CPU (a CPU loop) and how much was off it (a blocking call).
 //!
 //! # An idle process costs nothing
@@ -153,16 +154,18 @@ fn heavy_fence() {
     fence(Ordering::SeqCst);
 }
 
-/// What a stalled thread was doing, judged from its CPU clock.
+/// What a stalled thread was doing when the stall was first reported: its scheduling state
+/// then (from `/proc`), or else its CPU time against the stall's length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StallCause {
-    /// The thread was on the CPU for most of the stall: a CPU loop in the fiber.
+    /// The thread was running (or ready to): a CPU loop in the fiber, or a stream of system
+    /// calls that never block (a socket that stays ready with the budget turned off).
     Computing,
-    /// The thread was off the CPU, not waiting for one, for most of the stall: a call that
-    /// really blocks (a `std` sleep, read or lock, a slow system call).
+    /// The thread was asleep in the kernel: a call that really blocks (a `std` sleep, read or
+    /// lock, a slow system call).
     Blocking,
-    /// The thread's CPU clock could not be read.
+    /// Neither its state nor its CPU clock could be read.
     Unknown,
 }
 
@@ -196,8 +199,7 @@ pub struct StallReport {
     /// for a CPU (OS preemption), or the whole process was stopped (`SIGSTOP`) or starved.
     /// A stall is reported only once `held_for - preempted` passes the threshold.
     pub preempted: Duration,
-    /// Whether the fiber computed or blocked, from `cpu_time` against the time that was the
-    /// fiber's.
+    /// Whether the fiber computed or blocked.
     pub cause: StallCause,
 }
 
@@ -288,6 +290,8 @@ struct ThreadClocks {
     cpu: Option<libc::clockid_t>,
     /// The thread's `/proc/thread-self/schedstat`, opened on that thread.
     schedstat: Option<File>,
+    /// The thread's `/proc/thread-self/stat`, opened on that thread.
+    stat: Option<File>,
 }
 
 /// A reading of [`ThreadClocks`].
@@ -303,7 +307,18 @@ impl ThreadClocks {
         ThreadClocks {
             cpu: sys::thread_cpu_clock(),
             schedstat: File::open("/proc/thread-self/schedstat").ok(),
+            stat: File::open("/proc/thread-self/stat").ok(),
         }
+    }
+
+    /// The thread's state letter (`R` running or runnable, `S` sleeping, `D` in I/O, …).
+    fn state(&self) -> Option<u8> {
+        let mut buf = [0u8; 512];
+        let n = self.stat.as_ref()?.read_at(&mut buf, 0).ok()?;
+        // "tid (comm) S ...": the name may hold spaces and parentheses; the state follows
+        // the last ')'.
+        let after = buf[..n].iter().rposition(|&b| b == b')')?;
+        buf.get(after + 2).copied()
     }
 
     fn read(&self) -> Usage {
@@ -416,8 +431,10 @@ impl Drop for WatchGuard {
 impl Watchdog {
     fn run(&self) {
         let mut reports: Vec<(StallHook, StallReport)> = Vec::new();
-        // When the last timed wait should have ended, and how long it was.
-        let mut expected: Option<(Instant, Duration)> = None;
+        // When the last timed wait should have ended, how long it was, and the watchdog's
+        // own run delay before it.
+        let mut expected: Option<(Instant, Duration, Option<Duration>)> = None;
+        let own = ThreadClocks::of_this_thread();
         let mut idle_samples = 0u32;
         loop {
             let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
@@ -430,10 +447,15 @@ impl Watchdog {
                 expected = None;
             }
             let now = Instant::now();
-            // Oversleeping by more than one period means the watchdog could not run: the
-            // process was stopped or starved. What happened then was not observed.
-            let unobserved = expected.map_or(Duration::ZERO, |(end, tick)| {
-                now.saturating_duration_since(end).saturating_sub(tick)
+            // Oversleeping by more than one period, without having waited for a CPU all that
+            // time, means the watchdog was not even runnable: the process was stopped. What
+            // happened then was not observed. (Oversleeping because the watchdog waited for
+            // a CPU is not that: on a busy core the stalling thread may be what it waited for.)
+            let unobserved = expected.map_or(Duration::ZERO, |(end, tick, delay_before)| {
+                let waited = delta(own.read().run_delay, delay_before).unwrap_or_default();
+                now.saturating_duration_since(end)
+                    .saturating_sub(tick)
+                    .saturating_sub(waited)
             });
             let mut tick = Duration::from_millis(100);
             for w in watched.iter_mut() {
@@ -468,13 +490,14 @@ impl Watchdog {
                 idle_samples = 0;
                 expected = None;
             } else {
+                let delay_before = own.read().run_delay;
                 let began = Instant::now();
                 let (guard, _) = self
                     .changed
                     .wait_timeout(watched, tick)
                     .unwrap_or_else(PoisonError::into_inner);
                 drop(guard);
-                expected = Some((began + tick, tick));
+                expected = Some((began + tick, tick, delay_before));
             }
             WAKEUPS.fetch_add(1, Ordering::Relaxed);
         }
@@ -530,7 +553,6 @@ impl Watched {
         report.phase = StallPhase::Ended;
         report.cpu_time = cpu_time.or(report.cpu_time);
         report.preempted = preempted.max(report.preempted);
-        report.cause = cause(report.held_for, cpu_time, report.preempted);
         report
     }
 
@@ -563,7 +585,7 @@ impl Watched {
                 phase: StallPhase::Ongoing,
                 cpu_time,
                 preempted,
-                cause: cause(held_for, cpu_time, preempted),
+                cause: cause(self.clocks.state(), held_for, cpu_time, preempted),
             }
         });
         monitor
@@ -573,11 +595,21 @@ impl Watched {
     }
 }
 
-/// Computing if the thread was on the CPU for at least half of the fiber's time.
-fn cause(held_for: Duration, cpu_time: Option<Duration>, preempted: Duration) -> StallCause {
-    match cpu_time {
-        Some(cpu) if cpu * 2 >= held_for.saturating_sub(preempted) => StallCause::Computing,
-        Some(_) => StallCause::Blocking,
-        None => StallCause::Unknown,
+/// From the thread's state letter if known, else Computing if the thread was on the CPU for
+/// at least half of the fiber's time. (The CPU clock alone misjudges system calls whose work
+/// runs as soft interrupts, such as loopback TCP: that time is neither the thread's CPU time
+/// nor a wait for a CPU.)
+fn cause(
+    state: Option<u8>,
+    held_for: Duration,
+    cpu_time: Option<Duration>,
+    preempted: Duration,
+) -> StallCause {
+    match (state, cpu_time) {
+        (Some(b'R'), _) => StallCause::Computing,
+        (Some(b'S' | b'D'), _) => StallCause::Blocking,
+        (_, Some(cpu)) if cpu * 2 >= held_for.saturating_sub(preempted) => StallCause::Computing,
+        (_, Some(_)) => StallCause::Blocking,
+        (_, None) => StallCause::Unknown,
     }
 }
