@@ -355,6 +355,12 @@ struct Watched {
     base: Usage,
     /// Time since `last_change` that the watchdog could not observe (it overslept).
     unobserved: Duration,
+    /// Sample intervals since `last_change` in which the thread was runnable but its CPU
+    /// clock hardly moved: it waited for a CPU. (Its run delay counts a wait only once the
+    /// wait is over.)
+    waiting: Duration,
+    /// The previous sample of this stall, and the thread's CPU clock then.
+    last_sample: (Instant, Option<Duration>),
     /// The stall being reported, if any.
     reported: Option<StallReport>,
 }
@@ -398,6 +404,8 @@ pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHoo
             last_change: Instant::now(),
             base: Usage::default(),
             unobserved: Duration::ZERO,
+            waiting: Duration::ZERO,
+            last_sample: (Instant::now(), None),
             reported: None,
         });
     dog.changed.notify_one();
@@ -508,22 +516,26 @@ impl Watched {
     /// Looks at the scheduler once; returns a report to deliver, if any. `unobserved` is the
     /// time since the last sample that the watchdog could not see (it overslept).
     fn sample(&mut self, now: Instant, unobserved: Duration) -> Option<StallReport> {
-        let monitor = self.sched.monitor();
+        let sched = Arc::clone(&self.sched);
+        let monitor = sched.monitor();
         let epoch = monitor.epoch.load(Ordering::Relaxed);
-        let idle = self.sched.is_sleeping() || monitor.current.load(Ordering::Relaxed).is_null();
+        let idle = sched.is_sleeping() || monitor.current.load(Ordering::Relaxed).is_null();
         if epoch != self.last_epoch || idle {
             let ended = self.reported.take().map(|report| self.ended(report, now));
             self.last_epoch = epoch;
             self.last_change = now;
             self.unobserved = Duration::ZERO;
+            self.waiting = Duration::ZERO;
             self.base = if idle {
                 Usage::default()
             } else {
                 self.clocks.read()
             };
+            self.last_sample = (now, self.base.cpu);
             return ended;
         }
         self.unobserved += unobserved;
+        self.note_waiting(now);
         let held_for = now.duration_since(self.last_change);
         if self.reported.is_some() || held_for.saturating_sub(self.unobserved) < self.threshold {
             return None;
@@ -538,12 +550,30 @@ impl Watched {
         Some(report)
     }
 
+    /// Adds the interval since the previous sample to `waiting` if the thread spent it
+    /// waiting for a CPU: runnable now, and its CPU clock moved less than an eighth of it.
+    fn note_waiting(&mut self, now: Instant) {
+        let cpu = self.clocks.cpu.and_then(sys::clock_time);
+        let (then, cpu_then) = std::mem::replace(&mut self.last_sample, (now, cpu));
+        let interval = now.duration_since(then);
+        if let Some(ran) = delta(cpu, cpu_then)
+            && ran < interval / 8
+            && self.clocks.state() == Some(b'R')
+        {
+            self.waiting += interval;
+        }
+    }
+
     /// The thread's CPU time since `last_change`, and the time that was not the fiber's:
-    /// waiting for a CPU, or not observed.
+    /// waiting for a CPU (as its run delay counted it, or as seen by `note_waiting` for a wait
+    /// still going on), or not observed.
     fn usage_since_change(&self) -> (Option<Duration>, Duration) {
         let now = self.clocks.read();
         let waited = delta(now.run_delay, self.base.run_delay).unwrap_or_default();
-        (delta(now.cpu, self.base.cpu), self.unobserved + waited)
+        (
+            delta(now.cpu, self.base.cpu),
+            self.unobserved + waited.max(self.waiting),
+        )
     }
 
     /// `report`, finished: the stall ended by `now`.
