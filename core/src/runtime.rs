@@ -155,9 +155,13 @@ impl Builder {
     ///
     /// When the budget is spent the fiber yields if another fiber is runnable, or if the
     /// reactor, a timer or another thread might make one runnable; then the reactor is polled
-    /// and due timers fire before it runs again. So no fiber holds its thread for more than
-    /// `ops` operations or one [`time_slice`](Builder::time_slice), whichever ends first,
-    /// while others could run.
+    /// and due timers fire before it runs again; with nobody to yield to it goes on with a
+    /// fresh budget. So while others could run, no fiber holds its thread for more than `ops`
+    /// operations, nor for more than 16 operations past a [`time_slice`](Builder::time_slice)
+    /// of them, whichever comes first: with the defaults, 128 operations or about 1 ms. (One
+    /// operation is one system call or lock, so the bound holds for a fiber that does I/O or
+    /// takes locks; a CPU loop that calls nothing of spindle's still has to yield on its own,
+    /// and the stall detector reports it.)
     ///
     /// The count costs a compare and a store per operation; the echo fast path (two or three
     /// operations per turn) never reaches the first clock reading.
