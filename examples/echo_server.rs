@@ -1,7 +1,7 @@
 //! A TCP echo server: one fiber per connection, on one scheduler per core.
 //!
 //! ```text
-//! cargo run --release --example echo_server [ADDR] [--threads N] [--acceptor]
+//! cargo run --release --example echo_server [ADDR] [--threads N] [--acceptor] [--no-budget]
 //! cargo run --release --example echo_client -- --conns 50   # in another terminal
 //! echo hello | nc -q1 127.0.0.1 7000                        # or by hand
 //! ```
@@ -10,7 +10,8 @@
 //! run on (`taskset -c 0 ...` makes that one). With several schedulers, each binds its own
 //! listener to ADDR with `SO_REUSEPORT` and the kernel spreads the connections; with
 //! `--acceptor`, scheduler 0 accepts them all and hands each stream to the schedulers in turn
-//! with `spindle::runtime::spawn_on`.
+//! with `spindle::runtime::spawn_on`. `--no-budget` turns the cooperative budget off, to measure
+//! what it costs and what it buys.
 //!
 //! The code is what one would write with `std::net` and a thread per connection, with
 //! `std::thread::spawn` replaced by `fiber::spawn`. A connection that fails or panics is
@@ -33,6 +34,7 @@ fn main() {
     let mut addr = "127.0.0.1:7000".to_string();
     let mut threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut acceptor = false;
+    let mut builder = spindle::Runtime::builder();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -41,6 +43,9 @@ fn main() {
                 _ => fail("--threads takes a number of schedulers, at least 1"),
             },
             "--acceptor" => acceptor = true,
+            // The cooperative budget off (see `runtime::Builder::budget`), to measure what it
+            // costs and what it buys.
+            "--no-budget" => builder = builder.budget(None),
             _ if arg.starts_with("--") => fail(&format!(
                 "unknown option {arg}; see the docs at the top of echo_server.rs"
             )),
@@ -48,13 +53,14 @@ fn main() {
         }
     }
     let result = if threads == 1 {
-        spindle::run(move || {
+        let runtime = builder.build().expect("these runtime settings are valid");
+        runtime.run(move || {
             let listener = TcpListener::bind(&addr)?;
             println!("echo_server listening on {}", listener.local_addr()?);
             serve(&listener, None)
         })
     } else {
-        serve_on_each(&addr, threads, acceptor)
+        serve_on_each(builder.threads(threads), &addr, threads, acceptor)
     };
     if let Err(e) = result {
         fail(&e.to_string());
@@ -68,7 +74,12 @@ fn fail(message: &str) -> ! {
 
 /// Thread-per-core: `threads` schedulers, each with its own `SO_REUSEPORT` listener, or
 /// scheduler 0 accepting for all of them.
-fn serve_on_each(addr: &str, threads: usize, acceptor: bool) -> io::Result<()> {
+fn serve_on_each(
+    builder: spindle::runtime::Builder,
+    addr: &str,
+    threads: usize,
+    acceptor: bool,
+) -> io::Result<()> {
     // Bound up front, so that port 0 means one port for all, and errors come out here.
     let first = TcpListener::bind_reuse_port(addr)?;
     let local = first.local_addr()?;
@@ -85,7 +96,7 @@ fn serve_on_each(addr: &str, threads: usize, acceptor: bool) -> io::Result<()> {
     };
     println!("echo_server listening on {local} with {threads} schedulers ({mode})");
     let listeners = std::sync::Mutex::new(listeners);
-    let runtime = spindle::Runtime::builder().threads(threads).build()?;
+    let runtime = builder.build()?;
     let results = runtime.run_on_each(move |index| {
         let listener = listeners
             .lock()

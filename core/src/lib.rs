@@ -22,7 +22,6 @@ mod scope;
 mod shim;
 mod slab;
 mod stack;
-mod stall_cause;
 mod stats;
 mod sys;
 mod thread_per_core;
@@ -31,9 +30,8 @@ mod watchdog;
 
 pub use blocking::unblock;
 pub use runtime::{Runtime, run};
-pub use stall_cause::StallCause;
 pub use stats::{Stats, stats};
-pub use watchdog::{StallPhase, StallReport};
+pub use watchdog::{StallCause, StallPhase, StallReport};
 
 /// Re-exported in [`fiber`] as `fiber::LocalKey`.
 pub use local::LocalKey;
