@@ -736,6 +736,8 @@ where
     install_overflow_handler();
     // Without an alternate signal stack an overflow cannot be reported, but fibers still run.
     let _alt_stack = AltStack::ensure().ok();
+    // Under valgrind, the main context's stack is a registered stack like the fibers'.
+    let _thread_stack = crate::stack::register_thread_stack();
     let (poller, notifier) = Poller::new().unwrap_or_else(|e| {
         panic!("spindle::run: cannot create the reactor's epoll instance: {e}")
     });

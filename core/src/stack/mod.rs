@@ -19,9 +19,11 @@
 
 mod overflow;
 mod pool;
+mod valgrind;
 
 pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
+pub(crate) use valgrind::{StackRegistration, register_thread_stack};
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -49,6 +51,8 @@ pub(crate) struct Stack {
     base: NonNull<u8>,
     /// Usable bytes above the guard page.
     usable: usize,
+    /// Valgrind's record of this stack while a fiber owns it (`None` when not under valgrind).
+    registration: Option<StackRegistration>,
 }
 
 impl Stack {
@@ -74,6 +78,28 @@ impl Stack {
     /// Usable size in bytes.
     pub(crate) fn usable(&self) -> usize {
         self.usable
+    }
+
+    /// A free stack of the pool, not yet known to valgrind.
+    fn free(base: NonNull<u8>, usable: usize) -> Stack {
+        Stack {
+            base,
+            usable,
+            registration: None,
+        }
+    }
+
+    /// Tells valgrind (if it is watching) that a fiber is about to start on this stack.
+    fn hand_out(&mut self) {
+        debug_assert!(self.registration.is_none());
+        self.registration = StackRegistration::new(self.bottom(), self.top(), true);
+    }
+
+    /// Tells valgrind (if it is watching) that no fiber runs on this stack any more.
+    fn take_back(&mut self) {
+        if self.registration.take().is_some() {
+            valgrind::mark_stack_dead(self.bottom(), self.top());
+        }
     }
 }
 
@@ -142,9 +168,12 @@ unsafe fn unmap_slab(ptr: NonNull<u8>, len: usize) {
 }
 
 /// Makes the first page of each stack in `bases` a guard page.
+///
+/// Under valgrind, always with `mprotect`: valgrind does not know guard markers, takes the
+/// page for readable memory, and its stack walker crashes valgrind when it steps into one.
 fn install_guards(bases: &[NonNull<u8>]) -> io::Result<()> {
     let page = page_size();
-    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) {
+    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) && !valgrind::running_on_valgrind() {
         match advise_pages(bases.iter().map(|b| (b.as_ptr(), page)), MADV_GUARD_INSTALL) {
             Ok(()) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -186,7 +215,8 @@ fn advise_pages(
 ) -> io::Result<()> {
     static BATCHING: AtomicBool = AtomicBool::new(true);
     static SELF_PIDFD: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    if ranges.len() > 1 && BATCHING.load(Ordering::Relaxed) {
+    // Valgrind (3.19) knows neither pidfd_open nor process_madvise and warns about each.
+    if ranges.len() > 1 && BATCHING.load(Ordering::Relaxed) && !valgrind::running_on_valgrind() {
         let pidfd = SELF_PIDFD.get_or_init(|| {
             // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
             let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };

@@ -1,0 +1,147 @@
+//! Telling valgrind about fiber stacks, so that `valgrind PROGRAM` runs a spindle program with
+//! no tuning flags and no false reports.
+//!
+//! Valgrind's memcheck follows the stack pointer: when it moves down, the bytes uncovered are
+//! a new (undefined) frame; when it moves up by less than `--max-stackframe` (2 MiB), the bytes
+//! left behind are dead and any later access is an "invalid read/write". A switch between two
+//! fiber stacks of one slab is a move of a few KiB, so without help valgrind takes it for a
+//! frame being popped and kills the other fiber's live frames. Registering each stack
+//! (`VALGRIND_STACK_REGISTER`) tells valgrind that a move into another registered stack is a
+//! switch, and bounds its stack walker to the stack it walks.
+//!
+//! | request            | when                                            | why                  |
+//! |--------------------|-------------------------------------------------|----------------------|
+//! | `STACK_REGISTER`   | a stack is handed to a fiber (`StackPool::alloc`) | switches are switches |
+//! | `MAKE_MEM_UNDEFINED` | same, over its usable bytes                   | it holds no values yet |
+//! | `STACK_DEREGISTER` | the stack goes back to the pool (`release`)     | the range is free    |
+//! | `MAKE_MEM_NOACCESS` | same, over its usable bytes                    | a pointer into a finished fiber's stack is reported |
+//! | `STACK_REGISTER`   | `run` starts on a thread other than `main`      | the main context's stack is one too |
+//!
+//! Guard pages are the other half: valgrind does not know `MADV_GUARD_INSTALL` markers, so its
+//! stack walker (or a stack-trace request) can step into one and crash valgrind itself. Under
+//! valgrind, guards are therefore `mprotect`ed, which valgrind tracks (see `install_guards`).
+//!
+//! Each request is valgrind's client-request instruction sequence (`arch`), a few cycles when
+//! not under valgrind; and every function here first asks [`running_on_valgrind`], whose
+//! answer is cached, so a native run pays one relaxed load per stack handed out or returned.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::arch;
+
+/// `VG_USERREQ__RUNNING_ON_VALGRIND` (valgrind.h).
+const RUNNING_ON_VALGRIND: usize = 0x1001;
+/// `VG_USERREQ__STACK_REGISTER` (valgrind.h): `(lowest, highest)` address, answers an id.
+const STACK_REGISTER: usize = 0x1501;
+/// `VG_USERREQ__STACK_DEREGISTER` (valgrind.h): `(id)`.
+const STACK_DEREGISTER: usize = 0x1502;
+/// First request code of memcheck: `VG_USERREQ_TOOL_BASE('M', 'C')` (memcheck.h). Other tools
+/// ignore memcheck's requests.
+const MEMCHECK_BASE: usize = ((b'M' as usize) << 24) | ((b'C' as usize) << 16);
+/// `VG_USERREQ__MAKE_MEM_NOACCESS` (memcheck.h): `(address, length)`.
+const MAKE_MEM_NOACCESS: usize = MEMCHECK_BASE;
+/// `VG_USERREQ__MAKE_MEM_UNDEFINED` (memcheck.h): `(address, length)`.
+const MAKE_MEM_UNDEFINED: usize = MEMCHECK_BASE + 1;
+
+/// Whether this process runs under valgrind (any tool). Asked once, then cached.
+pub(crate) fn running_on_valgrind() -> bool {
+    /// 0: not asked yet; 1: no; 2: yes.
+    static ANSWER: AtomicU8 = AtomicU8::new(0);
+    match ANSWER.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            // Natively the request returns the default, 0; valgrind answers its nesting
+            // depth, 1 or more.
+            let yes = request(RUNNING_ON_VALGRIND, 0, 0) != 0;
+            ANSWER.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
+}
+
+/// Makes one of the requests above (all of which take two arguments at most).
+fn request(code: usize, arg1: usize, arg2: usize) -> usize {
+    // SAFETY: `code` is one of the constants above, each a request valgrind (or memcheck)
+    // defines with the arguments this module passes: address ranges of stacks this process
+    // maps, or an id valgrind handed out. None of them changes the program's own memory.
+    unsafe { arch::valgrind_client_request(0, &[code, arg1, arg2, 0, 0, 0]) }
+}
+
+/// A stack valgrind knows about; deregistered when dropped.
+#[derive(Debug)]
+pub(crate) struct StackRegistration {
+    id: usize,
+}
+
+impl StackRegistration {
+    /// Registers `bottom..top` as a stack, if running under valgrind. `fresh` also marks the
+    /// range as holding nothing defined (a pool stack handed to a new fiber).
+    pub(crate) fn new(bottom: *mut u8, top: *mut u8, fresh: bool) -> Option<StackRegistration> {
+        if !running_on_valgrind() {
+            return None;
+        }
+        if fresh {
+            request(
+                MAKE_MEM_UNDEFINED,
+                bottom as usize,
+                top as usize - bottom as usize,
+            );
+        }
+        let id = request(STACK_REGISTER, bottom as usize, top as usize);
+        Some(StackRegistration { id })
+    }
+}
+
+impl Drop for StackRegistration {
+    fn drop(&mut self) {
+        request(STACK_DEREGISTER, self.id, 0);
+    }
+}
+
+/// Marks `bottom..top`, a stack no fiber uses any more, as inaccessible to the program: under
+/// memcheck, a read or write through a pointer into a finished fiber's stack is reported.
+pub(crate) fn mark_stack_dead(bottom: *mut u8, top: *mut u8) {
+    if running_on_valgrind() {
+        request(
+            MAKE_MEM_NOACCESS,
+            bottom as usize,
+            top as usize - bottom as usize,
+        );
+    }
+}
+
+/// Registers the calling thread's own stack for as long as the result lives, if running under
+/// valgrind on a thread other than the process's main thread (valgrind registers that one
+/// itself). The scheduler's main context runs there, and switches between it and fibers are
+/// then recognised as switches too.
+pub(crate) fn register_thread_stack() -> Option<StackRegistration> {
+    if !running_on_valgrind() {
+        return None;
+    }
+    // SAFETY: getpid and gettid have no preconditions.
+    if unsafe { libc::getpid() == libc::gettid() } {
+        return None;
+    }
+    let (bottom, size) = thread_stack()?;
+    // SAFETY: `bottom + size` is the end of this thread's stack mapping.
+    let top = unsafe { bottom.add(size) };
+    StackRegistration::new(bottom, top, false)
+}
+
+/// The lowest address and size of the calling thread's stack, as pthreads reports them.
+fn thread_stack() -> Option<(*mut u8, usize)> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: pthread_getattr_np initialises `attr` for the calling thread (pthread_self is
+    // always valid) and reports failure by its return value.
+    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    let mut addr: *mut libc::c_void = std::ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: `attr` was initialised above; both out-pointers are valid locals.
+    let ret = unsafe { libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) };
+    // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed once.
+    unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
+    (ret == 0 && !addr.is_null()).then_some((addr.cast(), size))
+}
