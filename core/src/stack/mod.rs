@@ -29,7 +29,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sys::{cvt, page_size};
 
@@ -38,6 +38,12 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 
 /// Set once the kernel has refused `MADV_GUARD_INSTALL`, so we stop asking.
 static GUARD_BY_MPROTECT: AtomicBool = AtomicBool::new(false);
+
+/// How many guard pages are `mprotect`ed when running under valgrind (see [`install_guards`]),
+/// out of the 15,000 that valgrind's table of 30,000 mappings would hold.
+const VALGRIND_MPROTECT_GUARDS: usize = 8192;
+/// Guard pages installed so far under valgrind.
+static VALGRIND_GUARDS: AtomicUsize = AtomicUsize::new(0);
 
 /// Smallest usable stack we hand out: room for the entry frames, panic catching and a little
 /// user code.
@@ -98,7 +104,7 @@ impl Stack {
     /// Tells valgrind (if it is watching) that no fiber runs on this stack any more.
     fn take_back(&mut self) {
         if self.registration.take().is_some() {
-            valgrind::mark_stack_dead(self.bottom(), self.top());
+            valgrind::mark_no_access(self.bottom(), self.usable);
         }
     }
 }
@@ -169,13 +175,26 @@ unsafe fn unmap_slab(ptr: NonNull<u8>, len: usize) {
 
 /// Makes the first page of each stack in `bases` a guard page.
 ///
-/// Under valgrind, always with `mprotect`: valgrind does not know guard markers, takes the
-/// page for readable memory, and its stack walker crashes valgrind when it steps into one.
+/// Under valgrind, the first [`VALGRIND_MPROTECT_GUARDS`] guards are `mprotect`ed: valgrind
+/// does not know guard markers and takes such a page for readable memory, which its stack
+/// walker could step into (valgrind then crashes). Each `mprotect`ed guard costs valgrind two
+/// of the 30,000 mappings it can track, so past that budget guards are markers again, marked
+/// inaccessible for memcheck; the stack registrations keep the walker inside each stack.
 fn install_guards(bases: &[NonNull<u8>]) -> io::Result<()> {
     let page = page_size();
-    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) && !valgrind::running_on_valgrind() {
+    let under_valgrind = valgrind::running_on_valgrind();
+    let valgrind_mprotect = under_valgrind
+        && VALGRIND_GUARDS.fetch_add(bases.len(), Ordering::Relaxed) < VALGRIND_MPROTECT_GUARDS;
+    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) && !valgrind_mprotect {
         match advise_pages(bases.iter().map(|b| (b.as_ptr(), page)), MADV_GUARD_INSTALL) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if under_valgrind {
+                    for base in bases {
+                        valgrind::mark_no_access(base.as_ptr(), page);
+                    }
+                }
+                return Ok(());
+            }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 // Kernel older than 6.13: fall back to mprotect for good.
                 GUARD_BY_MPROTECT.store(true, Ordering::Relaxed);

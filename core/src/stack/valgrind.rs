@@ -99,15 +99,12 @@ impl Drop for StackRegistration {
     }
 }
 
-/// Marks `bottom..top`, a stack no fiber uses any more, as inaccessible to the program: under
-/// memcheck, a read or write through a pointer into a finished fiber's stack is reported.
-pub(crate) fn mark_stack_dead(bottom: *mut u8, top: *mut u8) {
+/// Marks `len` bytes at `start` as inaccessible to the program, for memcheck: a stack no fiber
+/// uses any more (a read or write through a pointer into a finished fiber's stack is then
+/// reported), or a guard page valgrind cannot see.
+pub(crate) fn mark_no_access(start: *mut u8, len: usize) {
     if running_on_valgrind() {
-        request(
-            MAKE_MEM_NOACCESS,
-            bottom as usize,
-            top as usize - bottom as usize,
-        );
+        request(MAKE_MEM_NOACCESS, start as usize, len);
     }
 }
 
