@@ -19,10 +19,15 @@
 #   fires within thresholds a program 20-50x slower under valgrind does not keep;
 #   tests/lint_preset.rs (runs clippy, not spindle); tests/valgrind.rs (it starts valgrind
 #   itself, and runs in `cargo test`); the loom models.
-# - Skipped tests: `hundred_thousand_guarded_stacks_alive_at_once` (valgrind keeps registered
-#   stacks in a list it searches on every switch, so 100,000 live fibers take many minutes);
+# - Skipped tests (the `skip` list below): those that count the ticks of a "ticker" fiber during
+#   a real-time window (to show a wait parks only its fiber) and need the program to run at
+#   near native speed; `hundred_thousand_guarded_stacks_alive_at_once` (valgrind keeps
+#   registered stacks in a list it searches on every switch: 100,000 live fibers take minutes);
+#   the two large-write tests (megabytes through a socket in small steps: a minute each);
 #   `bad_commands_give_std_error_kinds` (under valgrind, std's `Command::spawn` of a missing
 #   program succeeds: valgrind runs glibc's posix_spawn without its exec-error report).
+# - --test-threads is left at its default: tests on several threads, each with its own
+#   scheduler, are part of what must run clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -37,15 +42,55 @@ runner_var="CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
 # -q: print only errors; --error-exitcode: make any error fail the run.
 export "$runner_var"="valgrind -q --error-exitcode=9"
 
+skip=(
+    # Timing windows (a ticker fiber must tick N times while another fiber waits).
+    plain_threads_unpark_parked_fibers
+    a_slow_file_open_and_read_stall_only_their_fiber
+    tcp_udp_and_unix_waits_share_one_thread
+    connect_resolves_host_names
+    an_empty_pipe_parks_only_the_reader
+    fd_makes_an_eventfd_fiber_aware
+    a_childs_output_is_streamed_while_other_fibers_run
+    waiting_parks_only_the_fiber
+    stdin_lines_park_only_the_reading_fiber
+    stdout_to_a_slow_pipe_parks_only_the_writer
+    wait_timeout_times_out_in_a_fiber_while_others_run
+    fiber_waits_for_a_lock_held_by_a_plain_thread_without_blocking_its_thread
+    accept_parks_only_the_accepting_fiber
+    read_timeout_gives_would_block_and_other_fibers_keep_running
+    connect_timeout_expires_against_a_full_backlog
+    a_waiting_read_does_not_stall_the_other_fibers
+    converting_one_clone_to_std_keeps_the_other_parking_not_blocking
+    recv_timeout_is_would_block_and_does_not_stall_the_thread
+    a_blocking_call_on_the_pool_stalls_only_its_fiber
+    std_thread_sleep_on_the_fiber_would_stall_the_ticker
+    recv_timeout_and_ticker
+    send_to_an_unconnected_full_receiver_waits_until_it_drains
+    accept_parks_only_its_fiber
+    read_timeout_is_would_block_and_the_ticker_keeps_ticking
+    connect_waits_while_the_listener_backlog_is_full
+    # Too slow under valgrind: 100,000 live fibers (see above); megabytes pushed through a
+    # socket pair in small steps (a minute each, and other tests cover the same paths).
+    hundred_thousand_guarded_stacks_alive_at_once
+    a_large_write_completes_across_many_wakeups
+    pair_large_write_across_many_wakeups
+    # std's spawn does not report exec errors under valgrind; see above.
+    bad_commands_give_std_error_kinds
+)
+skip_args=()
+for name in "${skip[@]}"; do
+    skip_args+=(--skip "$name")
+done
+
 echo "== valgrind: unit tests of spindle-core, spindle-io, spindle-sync; stack tests"
-cargo test -p spindle-core -p spindle-io -p spindle-sync --lib
-cargo test -p spindle-core --test stack -- --skip hundred_thousand_guarded_stacks_alive_at_once
+cargo test -p spindle-core -p spindle-io -p spindle-sync --lib -- "${skip_args[@]}"
+cargo test -p spindle-core --test stack -- "${skip_args[@]}"
 
 echo "== valgrind: integration tests"
 tests=(fiber tcp_stream tcp_listener udp_socket unix_stream unix_listener unix_datagram net_util
        dns sync_mutex sync_rwlock sync_condvar sync_mpsc sync_semaphore sync_teardown
        fs unblock pipe process stdio deadlock)
-cargo test -p spindle "${tests[@]/#/--test=}" -- --skip bad_commands_give_std_error_kinds
+cargo test -p spindle "${tests[@]/#/--test=}" -- "${skip_args[@]}"
 
 echo "== valgrind: the tour example"
 cargo run --example tour
