@@ -142,3 +142,51 @@ fn thread_stack() -> Option<(*mut u8, usize)> {
     unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
     (ret == 0 && !addr.is_null()).then_some((addr.cast(), size))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{MIN_STACK_SIZE, StackPool};
+
+    /// Valgrind preloads its own libraries into every program it runs; an independent way to
+    /// know the answer `running_on_valgrind` must give.
+    fn valgrind_preloaded() -> bool {
+        std::env::var("LD_PRELOAD").is_ok_and(|libs| libs.contains("vgpreload"))
+    }
+
+    #[test]
+    fn the_client_request_detects_valgrind() {
+        assert_eq!(running_on_valgrind(), valgrind_preloaded());
+    }
+
+    #[test]
+    fn a_client_request_returns_its_default_unless_under_valgrind() {
+        // SAFETY: RUNNING_ON_VALGRIND takes no arguments and changes nothing.
+        let answer =
+            unsafe { arch::valgrind_client_request(77, &[RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0]) };
+        if valgrind_preloaded() {
+            assert!((1..77).contains(&answer), "nesting depth {answer}");
+        } else {
+            assert_eq!(answer, 77);
+        }
+    }
+
+    #[test]
+    fn pool_stacks_are_registered_exactly_while_a_fiber_owns_them() {
+        let mut pool = StackPool::new(1);
+        let first = pool.alloc(MIN_STACK_SIZE).unwrap();
+        assert_eq!(first.registration.is_some(), valgrind_preloaded());
+        let base = first.base;
+        pool.release(first);
+        // The hot stack comes back, registered again (a second registration of a stack that
+        // is still registered would trip the debug assertion in `hand_out`).
+        let again = pool.alloc(MIN_STACK_SIZE).unwrap();
+        assert_eq!(again.base, base);
+        assert_eq!(again.registration.is_some(), valgrind_preloaded());
+        // A fresh fiber writes its first frame at the top: under memcheck that must be allowed
+        // (the release marked the whole stack inaccessible).
+        // SAFETY: the word below `top` is inside the usable part of a stack we own.
+        unsafe { again.top().cast::<u64>().sub(1).write(1) };
+        pool.release(again);
+    }
+}
