@@ -126,6 +126,10 @@ fn workload_runs_clean_under_valgrind() {
         assert_eq!(workload(), expected);
         return;
     }
+    if cfg!(spindle_asan) {
+        println!("skipped: an AddressSanitizer build cannot run under valgrind");
+        return;
+    }
     let found = Command::new("valgrind").arg("--version").output();
     if !found.is_ok_and(|out| out.status.success()) {
         println!("skipped: valgrind is not installed (apt-get install valgrind to run this test)");

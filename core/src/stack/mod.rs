@@ -19,10 +19,12 @@
 
 mod overflow;
 mod pool;
+mod sanitizer;
 mod valgrind;
 
 pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
+pub(crate) use sanitizer::{SwitchTo, fiber_started, switch};
 pub(crate) use valgrind::{StackRegistration, register_thread_stack};
 
 use std::io;
@@ -95,8 +97,10 @@ impl Stack {
         }
     }
 
-    /// Tells valgrind (if it is watching) that a fiber is about to start on this stack.
+    /// Tells valgrind and AddressSanitizer (if they are watching) that a fiber is about to
+    /// start on this stack.
     fn hand_out(&mut self) {
+        sanitizer::forget_old_frames(self.bottom(), self.usable);
         debug_assert!(self.registration.is_none());
         self.registration = StackRegistration::new(self.bottom(), self.top(), true);
     }
