@@ -16,6 +16,10 @@
 //! default `vm.max_map_count` of 65530. On older kernels the guard is an `mprotect(PROT_NONE)`,
 //! which splits the mapping in two per stack; when the kernel runs out of mappings the error
 //! names `vm.max_map_count`.
+//!
+//! Under valgrind, stacks are registered with it while a fiber owns them and guards are
+//! `mprotect`ed (`valgrind`); under AddressSanitizer builds, switches are announced to it
+//! (`sanitizer`).
 
 mod overflow;
 mod pool;

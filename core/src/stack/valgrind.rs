@@ -9,17 +9,20 @@
 //! (`VALGRIND_STACK_REGISTER`) tells valgrind that a move into another registered stack is a
 //! switch, and bounds its stack walker to the stack it walks.
 //!
-//! | request            | when                                            | why                  |
-//! |--------------------|-------------------------------------------------|----------------------|
-//! | `STACK_REGISTER`   | a stack is handed to a fiber (`StackPool::alloc`) | switches are switches |
-//! | `MAKE_MEM_UNDEFINED` | same, over its usable bytes                   | it holds no values yet |
-//! | `STACK_DEREGISTER` | the stack goes back to the pool (`release`)     | the range is free    |
-//! | `MAKE_MEM_NOACCESS` | same, over its usable bytes                    | a pointer into a finished fiber's stack is reported |
-//! | `STACK_REGISTER`   | `run` starts on a thread other than `main`      | the main context's stack is one too |
+//! | request              | when                                              | why                                   |
+//! |----------------------|---------------------------------------------------|---------------------------------------|
+//! | `STACK_REGISTER`     | a stack is handed to a fiber (`StackPool::alloc`) | a move into it is a switch            |
+//! | `MAKE_MEM_UNDEFINED` | same, over its usable bytes                       | it holds no values yet                |
+//! | `STACK_DEREGISTER`   | the stack goes back to the pool (`release`)       | the range is free                     |
+//! | `MAKE_MEM_NOACCESS`  | same, over its usable bytes                       | a pointer into a dead stack is reported |
+//! | `STACK_REGISTER`     | `run` starts on a thread other than `main`        | the main context's stack is one too   |
+//! | `MAKE_MEM_NOACCESS`  | a guard page installed as a marker                | valgrind cannot see the marker        |
 //!
 //! Guard pages are the other half: valgrind does not know `MADV_GUARD_INSTALL` markers, so its
-//! stack walker (or a stack-trace request) can step into one and crash valgrind itself. Under
-//! valgrind, guards are therefore `mprotect`ed, which valgrind tracks (see `install_guards`).
+//! stack walker (or a stack-trace request) could step into one and crash valgrind itself. Under
+//! valgrind, guards are therefore `mprotect`ed, which valgrind tracks, up to a budget that
+//! keeps within valgrind's table of mappings (see `install_guards`); past it they are markers
+//! again, marked inaccessible, and the registrations keep the walker inside each stack.
 //!
 //! Each request is valgrind's client-request instruction sequence (`arch`), a few cycles when
 //! not under valgrind; and every function here first asks [`running_on_valgrind`], whose
