@@ -29,7 +29,7 @@ mod valgrind;
 pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
 pub(crate) use sanitizer::{SwitchTo, fiber_started, switch};
-pub(crate) use valgrind::{StackRegistration, register_thread_stack};
+pub(crate) use valgrind::register_thread_stack;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -64,7 +64,7 @@ pub(crate) struct Stack {
     /// Usable bytes above the guard page.
     usable: usize,
     /// Valgrind's record of this stack while a fiber owns it (`None` when not under valgrind).
-    registration: Option<StackRegistration>,
+    registration: Option<valgrind::StackId>,
 }
 
 impl Stack {
@@ -106,12 +106,13 @@ impl Stack {
     fn hand_out(&mut self) {
         sanitizer::forget_old_frames(self.bottom(), self.usable);
         debug_assert!(self.registration.is_none());
-        self.registration = StackRegistration::new(self.bottom(), self.top(), true);
+        self.registration = valgrind::register_stack(self.bottom(), self.top(), true);
     }
 
     /// Tells valgrind (if it is watching) that no fiber runs on this stack any more.
     fn take_back(&mut self) {
-        if self.registration.take().is_some() {
+        if let Some(id) = self.registration.take() {
+            valgrind::deregister_stack(id);
             valgrind::mark_no_access(self.bottom(), self.usable);
         }
     }

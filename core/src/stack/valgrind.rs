@@ -46,21 +46,26 @@ const MAKE_MEM_NOACCESS: usize = MEMCHECK_BASE;
 /// `VG_USERREQ__MAKE_MEM_UNDEFINED` (memcheck.h): `(address, length)`.
 const MAKE_MEM_UNDEFINED: usize = MEMCHECK_BASE + 1;
 
+/// 0: not asked yet; 1: not under valgrind; 2: under valgrind.
+static ANSWER: AtomicU8 = AtomicU8::new(0);
+
 /// Whether this process runs under valgrind (any tool). Asked once, then cached.
+#[inline]
 pub(crate) fn running_on_valgrind() -> bool {
-    /// 0: not asked yet; 1: no; 2: yes.
-    static ANSWER: AtomicU8 = AtomicU8::new(0);
     match ANSWER.load(Ordering::Relaxed) {
         1 => false,
         2 => true,
-        _ => {
-            // Natively the request returns the default, 0; valgrind answers its nesting
-            // depth, 1 or more.
-            let yes = request(RUNNING_ON_VALGRIND, 0, 0) != 0;
-            ANSWER.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
+        _ => ask_valgrind(),
     }
+}
+
+#[cold]
+fn ask_valgrind() -> bool {
+    // Natively the request returns the default, 0; valgrind answers its nesting depth, 1 or
+    // more.
+    let yes = request(RUNNING_ON_VALGRIND, 0, 0) != 0;
+    ANSWER.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+    yes
 }
 
 /// Makes one of the requests above (all of which take two arguments at most).
@@ -71,35 +76,35 @@ fn request(code: usize, arg1: usize, arg2: usize) -> usize {
     unsafe { arch::valgrind_client_request(0, &[code, arg1, arg2, 0, 0, 0]) }
 }
 
-/// A stack valgrind knows about; deregistered when dropped.
-#[derive(Debug)]
-pub(crate) struct StackRegistration {
-    id: usize,
+/// Valgrind's id for a stack registered with [`register_stack`]. Plain data (no `Drop`), so
+/// that `Stack`, which holds one, stays free of drop glue on the spawn path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StackId(usize);
+
+/// Registers `bottom..top` as a stack, if running under valgrind. `fresh` also marks the range
+/// as holding nothing defined (a pool stack handed to a new fiber).
+#[inline]
+pub(crate) fn register_stack(bottom: *mut u8, top: *mut u8, fresh: bool) -> Option<StackId> {
+    if !running_on_valgrind() {
+        return None;
+    }
+    if fresh {
+        request(
+            MAKE_MEM_UNDEFINED,
+            bottom as usize,
+            top as usize - bottom as usize,
+        );
+    }
+    Some(StackId(request(
+        STACK_REGISTER,
+        bottom as usize,
+        top as usize,
+    )))
 }
 
-impl StackRegistration {
-    /// Registers `bottom..top` as a stack, if running under valgrind. `fresh` also marks the
-    /// range as holding nothing defined (a pool stack handed to a new fiber).
-    pub(crate) fn new(bottom: *mut u8, top: *mut u8, fresh: bool) -> Option<StackRegistration> {
-        if !running_on_valgrind() {
-            return None;
-        }
-        if fresh {
-            request(
-                MAKE_MEM_UNDEFINED,
-                bottom as usize,
-                top as usize - bottom as usize,
-            );
-        }
-        let id = request(STACK_REGISTER, bottom as usize, top as usize);
-        Some(StackRegistration { id })
-    }
-}
-
-impl Drop for StackRegistration {
-    fn drop(&mut self) {
-        request(STACK_DEREGISTER, self.id, 0);
-    }
+/// Forgets a stack [`register_stack`] registered.
+pub(crate) fn deregister_stack(id: StackId) {
+    request(STACK_DEREGISTER, id.0, 0);
 }
 
 /// Marks `len` bytes at `start` as inaccessible to the program, for memcheck: a stack no fiber
@@ -111,11 +116,21 @@ pub(crate) fn mark_no_access(start: *mut u8, len: usize) {
     }
 }
 
+/// The calling thread's own stack, registered with valgrind until this is dropped.
+#[derive(Debug)]
+pub(crate) struct ThreadStackRegistration(StackId);
+
+impl Drop for ThreadStackRegistration {
+    fn drop(&mut self) {
+        deregister_stack(self.0);
+    }
+}
+
 /// Registers the calling thread's own stack for as long as the result lives, if running under
 /// valgrind on a thread other than the process's main thread (valgrind registers that one
 /// itself). The scheduler's main context runs there, and switches between it and fibers are
 /// then recognised as switches too.
-pub(crate) fn register_thread_stack() -> Option<StackRegistration> {
+pub(crate) fn register_thread_stack() -> Option<ThreadStackRegistration> {
     if !running_on_valgrind() {
         return None;
     }
@@ -126,7 +141,7 @@ pub(crate) fn register_thread_stack() -> Option<StackRegistration> {
     let (bottom, size) = thread_stack()?;
     // SAFETY: `bottom + size` is the end of this thread's stack mapping.
     let top = unsafe { bottom.add(size) };
-    StackRegistration::new(bottom, top, false)
+    register_stack(bottom, top, false).map(ThreadStackRegistration)
 }
 
 /// The lowest address and size of the calling thread's stack, as pthreads reports them.
