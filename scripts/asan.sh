@@ -23,7 +23,9 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 fi
 host=$(rustc +nightly -vV | sed -n 's/^host: //p')
 
-# --target keeps the sanitizer flags off build scripts and proc macros.
+# --target keeps the sanitizer flags off build scripts and proc macros. LeakSanitizer runs too,
+# minus the leaks that tests make on purpose (scripts/lsan.supp).
+export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp"
 RUSTFLAGS="-Zsanitizer=address --cfg spindle_asan" CARGO_TARGET_DIR=target/asan \
     cargo +nightly test --workspace --lib --tests --target "$host" -- \
     --skip hundred_thousand_guarded_stacks_alive_at_once \
