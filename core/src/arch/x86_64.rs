@@ -207,6 +207,57 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn, arg: *mut u8) -> *
     }
 }
 
+/// Makes a valgrind client request: `args[0]` is the request code, `args[1..]` its
+/// arguments. Returns valgrind's answer, or `default` when the program does not run under
+/// valgrind.
+///
+/// The request is valgrind's "special instruction sequence" for amd64: four rotations of `rdi`
+/// by 3, 13, 61 and 51 bits (128 in all, so `rdi` ends up unchanged), then `xchg rbx, rbx`.
+/// On a real CPU the sequence does nothing at all and costs a handful of cycles; valgrind's
+/// decoder recognises it and performs the request found at `[rax]`, leaving the answer in
+/// `rdx`:
+///
+/// ```text
+///   rax -> +------------+
+///          | request    |  args[0], e.g. 0x1501 = STACK_REGISTER
+///          | argument 1 |  args[1]
+///          |   ...      |
+///          | argument 5 |  args[5]
+///          +------------+
+///   rdx    in: default, out: the answer
+/// ```
+///
+/// # Safety
+///
+/// `args` must be a request valgrind defines, with arguments that satisfy it: a request can
+/// change what valgrind believes about the program's memory (for example, which addresses
+/// are a stack), and a wrong belief changes how valgrind runs the program.
+#[inline(always)]
+pub(crate) unsafe fn valgrind_client_request(default: usize, args: &[usize; 6]) -> usize {
+    let answer: usize;
+    // SAFETY: natively the sequence only rotates rdi back to its own value (declared
+    // clobbered anyway) and swaps rbx with itself; it touches no memory and no stack. Under
+    // valgrind it performs the request, which reads `args` (valid for six words, as `rax`
+    // points at it) and may touch memory valgrind tracks, hence no `nomem`/`readonly`; the
+    // caller vouches for the request itself.
+    unsafe {
+        core::arch::asm!(
+            // The preamble valgrind looks for: rotations that add up to 128 bits.
+            "rol rdi, 3",
+            "rol rdi, 13",
+            "rol rdi, 61",
+            "rol rdi, 51",
+            // "Client request": rdx = request(rax), or rdx untouched natively.
+            "xchg rbx, rbx",
+            in("rax") args.as_ptr(),
+            inout("rdx") default => answer,
+            out("rdi") _,
+            options(nostack),
+        );
+    }
+    answer
+}
+
 #[cfg(test)]
 mod tests {
     use crate::fiber;

@@ -55,6 +55,7 @@ use crate::join::FiberRef;
 use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
 use crate::runtime::{self, Config};
 use crate::slab::Slab;
+use crate::stack::{self, SwitchTo};
 use crate::stack::{AltStack, Stack, StackPool, install_overflow_handler, round_stack_size};
 use crate::stats::Counters;
 use crate::thread_per_core::Member;
@@ -533,13 +534,22 @@ impl Scheduler {
                 // runnable fiber whose saved (or initial) stack pointer has not been resumed
                 // since it was saved; its stack stays mapped while it is alive (held by
                 // `self.fibers`). We come back here when some context switches to `local.sp`.
-                unsafe { arch::switch(local.sp.as_ptr(), next_local.sp.get()) };
+                unsafe {
+                    stack::switch(
+                        local.sp.as_ptr(),
+                        next_local.sp.get(),
+                        stack_of(next_local),
+                        false,
+                    )
+                };
             }
             None => {
                 self.publish_current(ptr::null());
                 // SAFETY: the main context saved `main_sp` when it resumed a fiber, and runs
                 // nothing else until a fiber switches back to it.
-                unsafe { arch::switch(local.sp.as_ptr(), self.main_sp.get()) };
+                unsafe {
+                    stack::switch(local.sp.as_ptr(), self.main_sp.get(), SwitchTo::Main, false)
+                };
             }
         }
         // Whoever switched to us may have just finished.
@@ -607,21 +617,21 @@ impl Scheduler {
         } else {
             self.next_to_run()
         };
-        let target = match next {
+        let (target, to) = match next {
             Some(next) => {
                 next.local(self).state.set(State::Running);
                 self.publish_current(next);
-                next.local(self).sp.get()
+                (next.local(self).sp.get(), stack_of(next.local(self)))
             }
             None => {
                 self.publish_current(ptr::null());
-                self.main_sp.get()
+                (self.main_sp.get(), SwitchTo::Main)
             }
         };
         let mut abandoned: *mut u8 = ptr::null_mut();
         // SAFETY: `target` is a runnable fiber's unresumed saved stack pointer or the main
         // context's (see `switch_out`); the stack pointer saved into `abandoned` is never used.
-        unsafe { arch::switch(&mut abandoned, target) };
+        unsafe { stack::switch(&mut abandoned, target, to, true) };
         // Nothing ever resumes a finished fiber.
         std::process::abort()
     }
@@ -633,7 +643,14 @@ impl Scheduler {
         self.publish_current(fiber);
         // SAFETY: the fiber is runnable, so its saved stack pointer is valid and unresumed;
         // we save the main context in `main_sp`, which only fibers of this scheduler load.
-        unsafe { arch::switch(self.main_sp.as_ptr(), local.sp.get()) };
+        unsafe {
+            stack::switch(
+                self.main_sp.as_ptr(),
+                local.sp.get(),
+                stack_of(local),
+                false,
+            )
+        };
     }
 
     /// Frees the stack and slot of the fiber that just finished (called by the context that
@@ -1062,6 +1079,15 @@ impl Scheduler {
     }
 }
 
+/// The stack `local`'s fiber runs on, for [`stack::switch`].
+#[inline(always)]
+fn stack_of(local: &crate::fiber::LocalState) -> SwitchTo {
+    SwitchTo::Fiber {
+        bottom: local.guard.get().1,
+        size: local.stack_size.get(),
+    }
+}
+
 /// Writes `body` at the top of `stack` and prepares the stack to start in [`fiber_entry`].
 fn place_body<B: FnOnce(bool) + 'static>(stack: &Stack, body: B) -> *mut u8 {
     let align = align_of::<B>().max(arch::STACK_ALIGN);
@@ -1078,6 +1104,7 @@ fn place_body<B: FnOnce(bool) + 'static>(stack: &Stack, body: B) -> *mut u8 {
 
 /// First Rust frame of every fiber: runs the body written by [`place_body`], then finishes.
 unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
+    stack::fiber_started();
     let Some(sched) = Scheduler::current() else {
         std::process::abort()
     };
@@ -1114,6 +1141,8 @@ where
     install_panic_hook();
     // Without an alternate signal stack an overflow cannot be reported, but fibers still run.
     let _alt_stack = AltStack::ensure().ok();
+    // Under valgrind, the main context's stack is a registered stack like the fibers'.
+    let _thread_stack = crate::stack::register_thread_stack();
     let (poller, notifier) = Poller::new().unwrap_or_else(|e| {
         panic!("spindle::run: cannot create the reactor's epoll instance: {e}")
     });

@@ -16,18 +16,26 @@
 //! default `vm.max_map_count` of 65530. On older kernels the guard is an `mprotect(PROT_NONE)`,
 //! which splits the mapping in two per stack; when the kernel runs out of mappings the error
 //! names `vm.max_map_count`.
+//!
+//! Under valgrind, stacks are registered with it while a fiber owns them and guards are
+//! `mprotect`ed (`valgrind`); under AddressSanitizer builds, switches are announced to it
+//! (`sanitizer`).
 
 mod overflow;
 mod pool;
+mod sanitizer;
+mod valgrind;
 
 pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
+pub(crate) use sanitizer::{SwitchTo, fiber_started, switch};
+pub(crate) use valgrind::register_thread_stack;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sys::{cvt, page_size};
 
@@ -36,6 +44,12 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 
 /// Set once the kernel has refused `MADV_GUARD_INSTALL`, so we stop asking.
 static GUARD_BY_MPROTECT: AtomicBool = AtomicBool::new(false);
+
+/// How many guard pages are `mprotect`ed when running under valgrind (see [`install_guards`]),
+/// out of the 15,000 that valgrind's table of 30,000 mappings would hold.
+const VALGRIND_MPROTECT_GUARDS: usize = 8192;
+/// Guard pages installed so far under valgrind.
+static VALGRIND_GUARDS: AtomicUsize = AtomicUsize::new(0);
 
 /// Smallest usable stack we hand out: room for the entry frames, panic catching and a little
 /// user code.
@@ -49,6 +63,8 @@ pub(crate) struct Stack {
     base: NonNull<u8>,
     /// Usable bytes above the guard page.
     usable: usize,
+    /// Valgrind's record of this stack while a fiber owns it (`None` when not under valgrind).
+    registration: Option<valgrind::StackId>,
 }
 
 impl Stack {
@@ -74,6 +90,31 @@ impl Stack {
     /// Usable size in bytes.
     pub(crate) fn usable(&self) -> usize {
         self.usable
+    }
+
+    /// A free stack of the pool, not yet known to valgrind.
+    fn free(base: NonNull<u8>, usable: usize) -> Stack {
+        Stack {
+            base,
+            usable,
+            registration: None,
+        }
+    }
+
+    /// Tells valgrind and AddressSanitizer (if they are watching) that a fiber is about to
+    /// start on this stack.
+    fn hand_out(&mut self) {
+        sanitizer::forget_old_frames(self.bottom(), self.usable);
+        debug_assert!(self.registration.is_none());
+        self.registration = valgrind::register_stack(self.bottom(), self.top(), true);
+    }
+
+    /// Tells valgrind (if it is watching) that no fiber runs on this stack any more.
+    fn take_back(&mut self) {
+        if let Some(id) = self.registration.take() {
+            valgrind::deregister_stack(id);
+            valgrind::mark_no_access(self.bottom(), self.usable);
+        }
     }
 }
 
@@ -142,11 +183,27 @@ unsafe fn unmap_slab(ptr: NonNull<u8>, len: usize) {
 }
 
 /// Makes the first page of each stack in `bases` a guard page.
+///
+/// Under valgrind, the first [`VALGRIND_MPROTECT_GUARDS`] guards are `mprotect`ed: valgrind
+/// does not know guard markers and takes such a page for readable memory, which its stack
+/// walker could step into (valgrind then crashes). Each `mprotect`ed guard costs valgrind two
+/// of the 30,000 mappings it can track, so past that budget guards are markers again, marked
+/// inaccessible for memcheck; the stack registrations keep the walker inside each stack.
 fn install_guards(bases: &[NonNull<u8>]) -> io::Result<()> {
     let page = page_size();
-    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) {
+    let under_valgrind = valgrind::running_on_valgrind();
+    let valgrind_mprotect = under_valgrind
+        && VALGRIND_GUARDS.fetch_add(bases.len(), Ordering::Relaxed) < VALGRIND_MPROTECT_GUARDS;
+    if !GUARD_BY_MPROTECT.load(Ordering::Relaxed) && !valgrind_mprotect {
         match advise_pages(bases.iter().map(|b| (b.as_ptr(), page)), MADV_GUARD_INSTALL) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if under_valgrind {
+                    for base in bases {
+                        valgrind::mark_no_access(base.as_ptr(), page);
+                    }
+                }
+                return Ok(());
+            }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 // Kernel older than 6.13: fall back to mprotect for good.
                 GUARD_BY_MPROTECT.store(true, Ordering::Relaxed);
@@ -186,7 +243,8 @@ fn advise_pages(
 ) -> io::Result<()> {
     static BATCHING: AtomicBool = AtomicBool::new(true);
     static SELF_PIDFD: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    if ranges.len() > 1 && BATCHING.load(Ordering::Relaxed) {
+    // Valgrind (3.19) knows neither pidfd_open nor process_madvise and warns about each.
+    if ranges.len() > 1 && BATCHING.load(Ordering::Relaxed) && !valgrind::running_on_valgrind() {
         let pidfd = SELF_PIDFD.get_or_init(|| {
             // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
             let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };

@@ -56,6 +56,13 @@ impl StackPool {
 
     /// A stack with `usable` bytes (a page multiple, from `round_stack_size`).
     pub(crate) fn alloc(&mut self, usable: usize) -> io::Result<Stack> {
+        let mut stack = self.take_free(usable)?;
+        stack.hand_out();
+        Ok(stack)
+    }
+
+    /// A free stack of `usable` bytes: reused, or carved from a slab.
+    fn take_free(&mut self, usable: usize) -> io::Result<Stack> {
         let idx = match self.classes.iter().position(|c| c.usable == usable) {
             Some(idx) => idx,
             None => {
@@ -97,17 +104,18 @@ impl StackPool {
             (unsafe { next.add(take * stride) }, left - take)
         });
         // Hand out the lowest; keep the rest for the next spawns (popped from the end).
-        class
-            .cold
-            .extend(bases[1..].iter().rev().map(|&base| Stack { base, usable }));
-        Ok(Stack {
-            base: bases[0],
-            usable,
-        })
+        class.cold.extend(
+            bases[1..]
+                .iter()
+                .rev()
+                .map(|&base| Stack::free(base, usable)),
+        );
+        Ok(Stack::free(bases[0], usable))
     }
 
     /// Takes back a stack no fiber runs on any more.
-    pub(crate) fn release(&mut self, stack: Stack) {
+    pub(crate) fn release(&mut self, mut stack: Stack) {
+        stack.take_back();
         let Some(class) = self.classes.iter_mut().find(|c| c.usable == stack.usable) else {
             debug_assert!(false, "stack of a size this pool never handed out");
             return;
