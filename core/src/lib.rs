@@ -15,6 +15,7 @@ mod blocking;
 pub mod fiber;
 mod join;
 mod local;
+mod panic_hook;
 pub mod reactor;
 pub mod runtime;
 mod scheduler;

@@ -36,6 +36,7 @@ pub(crate) struct Config {
     pub(crate) unwind_at_shutdown: bool,
     pub(crate) threads: Option<usize>,
     pub(crate) pin_to_cores: bool,
+    pub(crate) name_panics: bool,
 }
 
 impl fmt::Debug for Config {
@@ -52,6 +53,7 @@ impl fmt::Debug for Config {
             .field("unwind_at_shutdown", &self.unwind_at_shutdown)
             .field("threads", &self.threads)
             .field("pin_to_cores", &self.pin_to_cores)
+            .field("name_panics", &self.name_panics)
             .finish()
     }
 }
@@ -70,6 +72,7 @@ impl Default for Config {
             unwind_at_shutdown: !cfg!(panic = "abort"),
             threads: None,
             pin_to_cores: false,
+            name_panics: true,
         }
     }
 }
@@ -214,6 +217,19 @@ impl Builder {
     /// that cannot be pinned runs unpinned, with a message on stderr.
     pub fn pin_to_cores(mut self, pin: bool) -> Builder {
         self.config.pin_to_cores = pin;
+        self
+    }
+
+    /// Whether a panic in a fiber is reported as `fiber 'name' (id) panicked at …` rather
+    /// than std's `thread 'main' panicked at …`. Default: on.
+    ///
+    /// spindle's panic hook, chained in front of the one in place when the first runtime of
+    /// the process starts, prints the fiber-named message (with a backtrace when
+    /// `RUST_BACKTRACE` asks for one, like std) only if that hook is std's default. A hook the
+    /// program installed before is always called and prints what it likes; one installed
+    /// after replaces spindle's. Panics off fibers always go to the previous hook.
+    pub fn name_panics(mut self, name: bool) -> Builder {
+        self.config.name_panics = name;
         self
     }
 

@@ -333,8 +333,13 @@ impl Scheduler {
         }
     }
 
+    /// Whether this runtime names fibers in panic messages (see `crate::panic_hook`).
+    pub(crate) fn names_panics(&self) -> bool {
+        self.config.name_panics
+    }
+
     /// Marks the running fiber as panicking (called by spindle's panic hook).
-    fn note_panic(&self) {
+    pub(crate) fn note_panic(&self) {
         let local = self.current_fiber().local(self);
         if local.unwind.get() == Unwind::No {
             self.set_unwind(local, Unwind::Panic);
@@ -1088,7 +1093,7 @@ where
          fiber with spindle::fiber::spawn instead"
     );
     install_overflow_handler();
-    install_panic_hook();
+    crate::panic_hook::install();
     // Without an alternate signal stack an overflow cannot be reported, but fibers still run.
     let _alt_stack = AltStack::ensure().ok();
     let (poller, notifier) = Poller::new().unwrap_or_else(|e| {
@@ -1134,25 +1139,6 @@ where
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
     }
-}
-
-/// Chains a panic hook in front of the one in place, once per process: it marks the fiber a
-/// panic starts on, for `fiber::panicking` (see [`Scheduler::current_unwind`]).
-fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::thread::panicking() {
-        // The hook cannot be changed from a panicking thread; a later `run` installs it.
-        return;
-    }
-    ONCE.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if let Some(sched) = Scheduler::on_fiber() {
-                sched.note_panic();
-            }
-            previous(info);
-        }));
-    });
 }
 
 /// Aborts the process, naming `self.0`, when dropped: it guards a scope that user code must
