@@ -21,7 +21,8 @@
 #![deny(unsafe_code)]
 
 pub use spindle_core::{
-    Runtime, StallPhase, StallReport, Stats, fiber, fiber_local, run, runtime, stats, unblock,
+    Backtrace, Dump, Frame, Runtime, StallPhase, StallReport, Stats, dump, fiber, fiber_local, run,
+    runtime, stats, unblock,
 };
 
 /// Fiber-aware locks and channels, mirroring `std::sync`.

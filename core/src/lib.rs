@@ -12,6 +12,7 @@
 
 mod arch;
 mod blocking;
+pub mod dump;
 pub mod fiber;
 mod join;
 mod local;
@@ -26,11 +27,14 @@ mod stats;
 mod sys;
 mod thread_per_core;
 mod timer;
+mod trace;
 mod watchdog;
 
 pub use blocking::unblock;
+pub use dump::{Dump, dump};
 pub use runtime::{Runtime, run};
 pub use stats::{Stats, stats};
+pub use trace::{Backtrace, Frame};
 pub use watchdog::{StallPhase, StallReport};
 
 /// Re-exported in [`fiber`] as `fiber::LocalKey`.

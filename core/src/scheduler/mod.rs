@@ -30,6 +30,7 @@
 //! leaves its thread). Another thread's `unpark` instead pushes the fiber onto
 //! [`SchedShared`]'s remote queue and, if the scheduler sleeps in the poller, wakes it.
 
+mod capture;
 mod deadlock;
 mod run_queue;
 
@@ -223,6 +224,10 @@ pub(crate) struct Scheduler {
     /// Copy of `shared.id`, read on every state access.
     id: u32,
     pub(crate) counters: Counters,
+    /// Backtrace requests to suspended fibers (see `capture`).
+    tracer: capture::Tracer,
+    /// A coarse clock, read once per pass through the main loop: parks are stamped with it.
+    clock: Cell<Instant>,
 }
 
 impl Scheduler {
@@ -387,6 +392,8 @@ impl Scheduler {
             member,
             deadlock: RefCell::new(None),
             counters: Counters::default(),
+            tracer: capture::Tracer::default(),
+            clock: Cell::new(Instant::now()),
         }
     }
 
@@ -478,6 +485,7 @@ impl Scheduler {
                 .set(Some(self.timers.borrow_mut().insert(deadline, me)));
         }
         local.state.set(State::Parked);
+        local.parked_at.set(Some(self.clock.get()));
         self.counters.parks.set(self.counters.parks.get() + 1);
         self.switch_out(me);
         local.wait.set(crate::fiber::Wait::Nothing);
@@ -526,6 +534,8 @@ impl Scheduler {
                 unsafe { arch::switch(local.sp.as_ptr(), self.main_sp.get()) };
             }
         }
+        // We may have been entered only to report our backtrace.
+        self.answer_trace_requests(local);
         // Whoever switched to us may have just finished.
         self.reclaim_finished();
     }
@@ -869,7 +879,7 @@ impl Scheduler {
                 "spindle: shutdown: {why}; abandoning {} fiber(s) (never resumed, what they \
                  own is leaked):{}",
                 left.len(),
-                self.list_fibers()
+                self.list_fibers_with_backtraces()
             );
         }
         self.run_queue.clear(self);
@@ -929,6 +939,7 @@ impl Scheduler {
             }
             self.drain_remote();
             self.poll_reactor();
+            self.clock.set(Instant::now());
             self.fire_timers();
             if let Some(next) = self.run_queue.pop(self) {
                 self.resume(next);
@@ -950,11 +961,12 @@ impl Scheduler {
     pub(crate) fn wait_io(
         &self,
         token: usize,
+        fd: RawFd,
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         let me: *const FiberShared = self.current_fiber();
-        self.note_wait(crate::fiber::Wait::Io);
+        self.note_wait(crate::fiber::Wait::Io(fd, interest));
         self.reactor.borrow_mut().add_waiter(token, interest, me);
         let timed_out = self.park(deadline);
         self.reactor.borrow_mut().remove_waiter(token, me);
@@ -1024,24 +1036,6 @@ impl Scheduler {
                 true
             })
     }
-
-    /// Lists every fiber not yet finished: name, id, spawn location, what it waits on.
-    fn list_fibers(&self) -> String {
-        use std::fmt::Write;
-        let mut list = String::new();
-        for (_, fiber) in self.fibers.borrow().iter() {
-            let f = fiber.shared();
-            let _ = write!(
-                list,
-                "\n  fiber '{}' ({}) spawned at {}: waits on {}",
-                f.name().unwrap_or("<unnamed>"),
-                f.id.as_u64(),
-                f.spawned_at,
-                f.local(self).wait.get()
-            );
-        }
-        list
-    }
 }
 
 /// Writes `body` at the top of `stack` and prepares the stack to start in [`fiber_entry`].
@@ -1068,7 +1062,9 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
     // once, here.
     let body = unsafe { arg.cast::<B>().read() };
-    let cancelled = sched.current_fiber().local(sched).cancelled.get();
+    let local = sched.current_fiber().local(sched);
+    local.started.set(true);
+    let cancelled = local.cancelled.get();
     // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.
     let abort = AbortOnUnwind("a fiber's entry");
     body(cancelled);
