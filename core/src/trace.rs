@@ -78,9 +78,11 @@ impl fmt::Display for Frame {
 
 /// The symbolised stack of a fiber, innermost frame first.
 ///
-/// `Display` prints one frame per line, indented, with runs of internal frames (spindle's own
-/// and std's call plumbing, see [`Frame::internal`]) folded into one line, and nothing after
-/// the program's outermost frame. `{:#}` prints every frame.
+/// `Display` prints one frame per line, indented. Below the program's innermost frame it
+/// keeps only the spindle call the program made (such as `Mutex::lock`) and any std frames
+/// between that call and the program; above it, it folds each run of internal frames
+/// (spindle's own and std's call plumbing, see [`Frame::internal`]) into one line and stops
+/// at the program's outermost frame. `{:#}` prints every frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Backtrace {
     frames: Vec<Frame>,
@@ -105,30 +107,70 @@ impl fmt::Display for Backtrace {
         if self.frames.is_empty() {
             return f.write_str("      <no frames>");
         }
+        let shown = if f.alternate() {
+            vec![true; self.frames.len()]
+        } else {
+            self.shown()
+        };
         let mut folded = 0;
         let mut first = true;
-        let mut line = |f: &mut fmt::Formatter<'_>, text: &dyn fmt::Display| {
-            if !std::mem::take(&mut first) {
-                f.write_str("\n")?;
-            }
-            write!(f, "      {text}")
-        };
-        for frame in &self.frames {
-            if frame.internal && !f.alternate() {
+        for (frame, shown) in self.frames.iter().zip(shown) {
+            if !shown {
                 folded += 1;
                 continue;
             }
-            if folded > 0 {
-                line(f, &format_args!("({folded} frames of spindle folded)"))?;
-                folded = 0;
+            if !std::mem::take(&mut first) {
+                f.write_str("\n")?;
             }
-            line(f, frame)?;
-        }
-        if first {
-            // Only internal frames: show them rather than nothing.
-            return write!(f, "{self:#}");
+            match folded {
+                0 => {}
+                1 => f.write_str("      (1 frame folded)\n")?,
+                n => write!(f, "      ({n} frames folded)\n")?,
+            }
+            folded = 0;
+            write!(f, "      {frame}")?;
         }
         Ok(())
+    }
+}
+
+impl Backtrace {
+    /// Which frames `Display` shows: below the program's innermost frame, only the outermost
+    /// spindle frame (the spindle call the program made, such as `Mutex::lock`) and the std
+    /// frames between it and the program; above it, every frame but internal ones; nothing
+    /// after the program's outermost frame.
+    fn shown(&self) -> Vec<bool> {
+        let frames = &self.frames;
+        let Some(program) = frames.iter().position(|f| !f.internal && !f.is_std()) else {
+            return vec![true; frames.len()];
+        };
+        let api = frames[..program]
+            .iter()
+            .rposition(|f| f.internal)
+            .unwrap_or(0);
+        let last = frames.iter().rposition(|f| !f.internal).unwrap_or(program);
+        (0..frames.len())
+            .map(|i| match i {
+                i if i < program => i >= api,
+                i => i <= last && !frames[i].internal,
+            })
+            .collect()
+    }
+}
+
+impl Frame {
+    /// Whether the frame is std's, core's or alloc's code.
+    fn is_std(&self) -> bool {
+        const STD: &[&str] = &[
+            "std::", "core::", "alloc::", "<std::", "<core::", "<alloc::",
+        ];
+        self.file
+            .as_deref()
+            .is_some_and(|f| f.starts_with("/rustc/"))
+            || self
+                .function
+                .as_deref()
+                .is_some_and(|n| STD.iter().any(|p| n.starts_with(p)))
     }
 }
 
@@ -140,6 +182,9 @@ const INTERNAL: &[&str] = &[
     "<spindle_core::",
     "<spindle_sync::",
     "<spindle_io::",
+    "<&spindle_core::",
+    "<&spindle_sync::",
+    "<&spindle_io::",
     "backtrace::",
     "std::panicking::",
     "std::panic::catch_unwind",
