@@ -13,6 +13,7 @@
 mod arch;
 mod blocking;
 pub mod dump;
+mod dump_signal;
 pub mod fiber;
 mod join;
 mod local;

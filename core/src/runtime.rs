@@ -37,6 +37,7 @@ pub(crate) struct Config {
     pub(crate) threads: Option<usize>,
     pub(crate) pin_to_cores: bool,
     pub(crate) name_panics: bool,
+    pub(crate) dump_signal: Option<libc::c_int>,
 }
 
 impl fmt::Debug for Config {
@@ -54,6 +55,7 @@ impl fmt::Debug for Config {
             .field("threads", &self.threads)
             .field("pin_to_cores", &self.pin_to_cores)
             .field("name_panics", &self.name_panics)
+            .field("dump_signal", &self.dump_signal)
             .finish()
     }
 }
@@ -73,6 +75,7 @@ impl Default for Config {
             threads: None,
             pin_to_cores: false,
             name_panics: true,
+            dump_signal: None,
         }
     }
 }
@@ -233,12 +236,30 @@ impl Builder {
         self
     }
 
+    /// Prints [`spindle::dump()`](crate::dump())'s list of every fiber of this runtime to
+    /// stderr each time the process receives `signal` (for example `libc::SIGQUIT`, as Go
+    /// does, or `SIGUSR1`). Off by default.
+    ///
+    /// A dedicated thread receives the signal and asks each runtime watching it for a dump;
+    /// the runtime takes it on its own thread, between fibers, so a runtime whose thread is
+    /// stalled prints when the stall ends. The handler replaces the signal's previous
+    /// disposition for the whole process, for good, and restarts interrupted system calls
+    /// (`SA_RESTART`).
+    ///
+    /// [`build`](Builder::build) refuses signals that cannot be caught or that report faults
+    /// (`SIGKILL`, `SIGSTOP`, `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`).
+    pub fn dump_on_signal(mut self, signal: std::ffi::c_int) -> Builder {
+        self.config.dump_signal = Some(signal);
+        self
+    }
+
     /// Checks the settings and makes the runtime.
     ///
     /// # Errors
     ///
     /// `InvalidInput` when a setting is out of range: a zero `poll_interval`, a zero stall
-    /// threshold, or a blocking pool of zero threads.
+    /// threshold, a blocking pool of zero threads, or a `dump_on_signal` signal that cannot
+    /// be used.
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
@@ -252,6 +273,10 @@ impl Builder {
             return invalid(
                 "spindle::runtime::Builder::stall_threshold must be above zero (None turns it off)",
             );
+        }
+        if let Some(signal) = config.dump_signal {
+            crate::dump_signal::check(signal)
+                .map_err(|msg| io::Error::new(io::ErrorKind::InvalidInput, msg))?;
         }
         if let Some((threads, keep_alive)) = config.blocking {
             if threads == 0 {

@@ -119,6 +119,8 @@ pub(crate) struct SchedShared {
     pub(crate) exported_handles: AtomicUsize,
     /// Counters published for other threads (see `spindle::runtime::stats_of_each`).
     pub(crate) published: crate::stats::Published,
+    /// Set by `dump_on_signal`'s listener: print a dump at the next pass through the main loop.
+    dump_requested: AtomicBool,
 }
 
 impl SchedShared {
@@ -170,6 +172,12 @@ impl SchedShared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(token);
+        self.wake_for_remote();
+    }
+
+    /// Asks the scheduler to print its dump to stderr between fibers (`dump_on_signal`).
+    pub(crate) fn request_dump(&self) {
+        self.dump_requested.store(true, Ordering::Relaxed);
         self.wake_for_remote();
     }
 
@@ -368,6 +376,7 @@ impl Scheduler {
             monitor: StallMonitor::default(),
             exported_handles: AtomicUsize::new(0),
             published: crate::stats::Published::default(),
+            dump_requested: AtomicBool::new(false),
         });
         Scheduler {
             id: shared.id,
@@ -671,6 +680,9 @@ impl Scheduler {
             || !self.shared.has_remote.swap(false, Ordering::AcqRel)
         {
             return;
+        }
+        if self.shared.dump_requested.swap(false, Ordering::Relaxed) {
+            eprintln!("{}", self.dump());
         }
         let RemoteQueue { unparks, spawns } = {
             let mut queue = self
@@ -1111,6 +1123,11 @@ where
         member.register(&sched.shared);
     }
     let _current = CurrentGuard::enter(&sched);
+    let _dump_watch = sched.config.dump_signal.map(|signal| {
+        crate::dump_signal::watch(signal, &sched.shared).unwrap_or_else(|e| {
+            panic!("spindle::run: cannot listen for dump requests on signal {signal}: {e}")
+        })
+    });
     let _watch = stall.map(|(threshold, hook)| {
         watchdog::watch(
             Arc::clone(&sched.shared),
