@@ -1,7 +1,7 @@
 //! A TCP echo server: one fiber per connection, on one scheduler per core.
 //!
 //! ```text
-//! cargo run --release --example echo_server [ADDR] [--threads N] [--acceptor]
+//! cargo run --release --example echo_server [ADDR] [--threads N] [--acceptor] [--no-budget]
 //! cargo run --release --example echo_client -- --conns 50   # in another terminal
 //! echo hello | nc -q1 127.0.0.1 7000                        # or by hand
 //! ```
@@ -33,6 +33,7 @@ fn main() {
     let mut addr = "127.0.0.1:7000".to_string();
     let mut threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut acceptor = false;
+    let mut no_budget = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -41,20 +42,31 @@ fn main() {
                 _ => fail("--threads takes a number of schedulers, at least 1"),
             },
             "--acceptor" => acceptor = true,
+            // The cooperative budget off (see `runtime::Builder::budget`), to measure what it
+            // costs and what it buys.
+            "--no-budget" => no_budget = true,
             _ if arg.starts_with("--") => fail(&format!(
                 "unknown option {arg}; see the docs at the top of echo_server.rs"
             )),
             _ => addr = arg,
         }
     }
+    let mut builder = spindle::Runtime::builder().threads(threads);
+    if no_budget {
+        builder = builder.budget(None);
+    }
+    let runtime = match builder.build() {
+        Ok(runtime) => runtime,
+        Err(e) => fail(&e.to_string()),
+    };
     let result = if threads == 1 {
-        spindle::run(move || {
+        runtime.run(move || {
             let listener = TcpListener::bind(&addr)?;
             println!("echo_server listening on {}", listener.local_addr()?);
             serve(&listener, None)
         })
     } else {
-        serve_on_each(&addr, threads, acceptor)
+        serve_on_each(&runtime, &addr, threads, acceptor)
     };
     if let Err(e) = result {
         fail(&e.to_string());
@@ -68,7 +80,12 @@ fn fail(message: &str) -> ! {
 
 /// Thread-per-core: `threads` schedulers, each with its own `SO_REUSEPORT` listener, or
 /// scheduler 0 accepting for all of them.
-fn serve_on_each(addr: &str, threads: usize, acceptor: bool) -> io::Result<()> {
+fn serve_on_each(
+    runtime: &spindle::Runtime,
+    addr: &str,
+    threads: usize,
+    acceptor: bool,
+) -> io::Result<()> {
     // Bound up front, so that port 0 means one port for all, and errors come out here.
     let first = TcpListener::bind_reuse_port(addr)?;
     let local = first.local_addr()?;
@@ -85,7 +102,6 @@ fn serve_on_each(addr: &str, threads: usize, acceptor: bool) -> io::Result<()> {
     };
     println!("echo_server listening on {local} with {threads} schedulers ({mode})");
     let listeners = std::sync::Mutex::new(listeners);
-    let runtime = spindle::Runtime::builder().threads(threads).build()?;
     let results = runtime.run_on_each(move |index| {
         let listener = listeners
             .lock()

@@ -21,8 +21,8 @@
 #![deny(unsafe_code)]
 
 pub use spindle_core::{
-    Backtrace, Dump, Frame, Runtime, StallPhase, StallReport, Stats, dump, fiber, fiber_local, run,
-    runtime, stats, unblock,
+    Backtrace, Dump, Frame, Runtime, StallCause, StallPhase, StallReport, Stats, dump, fiber,
+    fiber_local, run, runtime, stats, unblock,
 };
 
 /// Fiber-aware locks and channels, mirroring `std::sync`.

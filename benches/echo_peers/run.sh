@@ -8,6 +8,7 @@
 #   benches/echo_peers/run.sh            # from the repository root
 #   SECS=5 RUNS=3 SERVERS="spindle mio" CONNS="50" benches/echo_peers/run.sh
 #   SKIP_BUILD=1 MAIN_TARGET=/path PEERS_TARGET=/path benches/echo_peers/run.sh   # prebuilt
+#   SERVERS="spindle spindle-nobudget" CONNS=50 RUNS=5 benches/echo_peers/run.sh  # the budget's cost
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${SECS:-3}
@@ -30,8 +31,10 @@ trap cleanup EXIT
 declare -A port
 next=7300
 for server in $SERVERS; do
+  extra=()
   case $server in
     spindle) bin="$MAIN_TARGET/release/examples/echo_server" ;;
+    spindle-nobudget) bin="$MAIN_TARGET/release/examples/echo_server"; extra=(--no-budget) ;;
     mio) bin="$PEERS_TARGET/release/mio_echo" ;;
     tokio) bin="$PEERS_TARGET/release/tokio_echo" ;;
     threads) bin="$PEERS_TARGET/release/threads_echo" ;;
@@ -39,7 +42,7 @@ for server in $SERVERS; do
   esac
   next=$((next + 1))
   port[$server]=$next
-  taskset -c 0 "$bin" "127.0.0.1:$next" >/dev/null 2>&1 &
+  taskset -c 0 "$bin" "127.0.0.1:$next" "${extra[@]}" >/dev/null 2>&1 &
   pids+=($!)
 done
 sleep 0.5

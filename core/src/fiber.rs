@@ -576,6 +576,49 @@ pub fn yield_now() {
     }
 }
 
+/// Counts one operation against the running fiber's cooperative budget, and yields to the
+/// other fibers of its thread when the budget of this turn is spent.
+///
+/// spindle's own I/O types, locks and channels call it on every operation that may complete
+/// without parking, so a fiber whose socket stays ready cannot hold its thread for ever (see
+/// [`runtime::Builder::budget`](crate::runtime::Builder::budget)). Call it in loops of your own
+/// that make progress without ever parking, once per unit of work: a non-blocking `try_`
+/// loop, a wrapper around a foreign non-blocking API. Most calls are a compare and a store;
+/// it yields only when the budget is spent and another fiber could run.
+///
+/// Does nothing on a plain thread or in a runtime whose budget is off.
+///
+/// # Panics
+///
+/// Like [`yield_now`], unwinds the fiber (with a payload that the runtime catches) when the
+/// runtime shut down while it yielded.
+///
+/// # Examples
+///
+/// ```
+/// # extern crate spindle_core as spindle;
+/// use spindle::fiber;
+///
+/// spindle::run(|| {
+///     let other = fiber::spawn(|| "other ran");
+///     // A loop that never parks still lets `other` run now and then.
+///     let mut sum = 0u64;
+///     for i in 0..100_000u64 {
+///         sum += i;
+///         fiber::consume_budget();
+///     }
+///     assert_eq!(other.join().unwrap(), "other ran");
+///     assert!(spindle::stats().unwrap().budget_yields > 0);
+///     sum
+/// });
+/// ```
+#[inline]
+pub fn consume_budget() {
+    if let Some(sched) = Scheduler::on_fiber() {
+        sched.consume_budget();
+    }
+}
+
 /// Blocks the running fiber until its [`Fiber::unpark`] is called (or spuriously).
 ///
 /// As with `std::thread::park`, an `unpark` that came first makes `park` return at once, and

@@ -36,7 +36,7 @@ pub use dump::{Dump, dump};
 pub use runtime::{Runtime, run};
 pub use stats::{Stats, stats};
 pub use trace::{Backtrace, Frame};
-pub use watchdog::{StallPhase, StallReport};
+pub use watchdog::{StallCause, StallPhase, StallReport};
 
 /// Re-exported in [`fiber`] as `fiber::LocalKey`.
 pub use local::LocalKey;

@@ -18,6 +18,11 @@ pub const DEFAULT_ROOT_STACK_SIZE: usize = 8 * 1024 * 1024;
 
 /// Default stall threshold: a fiber holding its thread longer than this is reported.
 pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(10);
+/// Default cooperative budget: operations a fiber may complete in one turn before it yields.
+pub const DEFAULT_BUDGET: u32 = 128;
+/// Default time slice: how long a fiber's turn of operations that never block may last.
+pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(1);
+
 /// Default time an idle runtime with nothing that could wake it waits before it reports a
 /// deadlock.
 pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,6 +34,9 @@ pub(crate) struct Config {
     pub(crate) root_stack_size: usize,
     pub(crate) hot_stacks: usize,
     pub(crate) poll_interval: u32,
+    /// `None`: the cooperative budget is off (and so is the time slice).
+    pub(crate) budget_ops: Option<u32>,
+    pub(crate) time_slice: Option<Duration>,
     pub(crate) stall_threshold: Option<Duration>,
     pub(crate) stall_hook: Option<StallHook>,
     pub(crate) deadlock_timeout: Option<Duration>,
@@ -47,6 +55,8 @@ impl fmt::Debug for Config {
             .field("root_stack_size", &self.root_stack_size)
             .field("hot_stacks", &self.hot_stacks)
             .field("poll_interval", &self.poll_interval)
+            .field("budget_ops", &self.budget_ops)
+            .field("time_slice", &self.time_slice)
             .field("stall_threshold", &self.stall_threshold)
             .field("custom_stall_hook", &self.stall_hook.is_some())
             .field("deadlock_timeout", &self.deadlock_timeout)
@@ -67,6 +77,8 @@ impl Default for Config {
             root_stack_size: DEFAULT_ROOT_STACK_SIZE,
             hot_stacks: 256,
             poll_interval: 128,
+            budget_ops: Some(DEFAULT_BUDGET),
+            time_slice: Some(DEFAULT_TIME_SLICE),
             stall_threshold: Some(DEFAULT_STALL_THRESHOLD),
             stall_hook: None,
             deadlock_timeout: Some(DEFAULT_DEADLOCK_TIMEOUT),
@@ -130,8 +142,58 @@ impl Builder {
 
     /// How many fiber switches may pass, while fibers stay runnable, before the reactor and
     /// timers are checked again. Default: 128.
+    ///
+    /// Switch counts alone do not bound the wait when fibers run long between switches, so
+    /// the scheduler also reads the clock now and then (about every 100 µs of running fibers,
+    /// never more than once per switch and, for fibers that switch every few nanoseconds, once
+    /// per `switches`): the reactor is polled at least every 1 ms, and a due timer fires at
+    /// the next such reading. A timer is then late by about one reading's spacing plus the
+    /// longest time a fiber runs without switching.
     pub fn poll_interval(mut self, switches: u32) -> Builder {
         self.config.poll_interval = switches;
+        self
+    }
+
+    /// The cooperative budget: how many operations a fiber may complete in one turn (from a
+    /// switch into it to the next) before it yields to the others; `None` turns the budget,
+    /// and the [`time_slice`](Builder::time_slice), off. Default: 128.
+    ///
+    /// In a cooperative scheduler a fiber whose socket stays ready would otherwise never
+    /// yield: `read` and `write` return as soon as the system call succeeds, and one busy
+    /// connection would freeze every other fiber of its thread. Every operation that may
+    /// complete without parking counts: a `read`, `write`, `send`, `recv` or `accept` of the
+    /// `spindle-io` types (sockets, pipes, `Fd`, stdio), a lock of a `spindle-sync` `Mutex`
+    /// or `RwLock`, a `Semaphore::acquire`, a waiting channel `send` or `recv` (the `try_`
+    /// forms never yield), and [`fiber::consume_budget`](crate::fiber::consume_budget) for
+    /// loops of your own. A park ends the turn, so a fiber that waits now and then never
+    /// meets its budget.
+    ///
+    /// When the budget is spent the fiber yields if another fiber is runnable, or if the
+    /// reactor, a timer or another thread might make one runnable; then the reactor is polled
+    /// and due timers fire before it runs again; with nobody to yield to it goes on with a
+    /// fresh budget. So while others could run, no fiber holds its thread for more than `ops`
+    /// operations, nor for more than 16 operations past a [`time_slice`](Builder::time_slice)
+    /// of them, whichever comes first: with the defaults, 128 operations or about 1 ms. (One
+    /// operation is one system call or lock, so the bound holds for a fiber that does I/O or
+    /// takes locks; a CPU loop that calls nothing of spindle's still has to yield on its own,
+    /// and the stall detector reports it.)
+    ///
+    /// The count costs a compare and a store per operation; the echo fast path (two or three
+    /// operations per turn) never reaches the first clock reading.
+    pub fn budget(mut self, ops: Option<u32>) -> Builder {
+        self.config.budget_ops = ops;
+        self
+    }
+
+    /// The time slice of the cooperative budget: a fiber whose operations complete without
+    /// parking yields once its turn has lasted this long, even before it has spent its
+    /// [`budget`](Builder::budget) of operations (a few large writes can take milliseconds).
+    /// `None` counts operations only. Default: 1 ms.
+    ///
+    /// The clock is read every 16 operations of a turn, not on each, so the slice is measured
+    /// from the 16th operation and checked with a granularity of 16 operations.
+    pub fn time_slice(mut self, slice: Option<Duration>) -> Builder {
+        self.config.time_slice = slice;
         self
     }
 
@@ -257,9 +319,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when a setting is out of range: a zero `poll_interval`, a zero stall
-    /// threshold, a blocking pool of zero threads, or a `dump_on_signal` signal that cannot
-    /// be used.
+    /// `InvalidInput` when a setting is out of range: a zero `poll_interval`, a zero
+    /// `budget`, a zero stall threshold, a blocking pool of zero threads, or a
+    /// `dump_on_signal` signal that cannot be used.
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
@@ -268,6 +330,11 @@ impl Builder {
         }
         if config.poll_interval == 0 {
             return invalid("spindle::runtime::Builder::poll_interval must be at least 1");
+        }
+        if config.budget_ops == Some(0) {
+            return invalid(
+                "spindle::runtime::Builder::budget must be at least 1 operation (None turns it off)",
+            );
         }
         if config.stall_threshold == Some(Duration::ZERO) {
             return invalid(

@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) polls: Cell<u64>,
     pub(crate) events: Cell<u64>,
     pub(crate) timers_fired: Cell<u64>,
+    pub(crate) budget_yields: Cell<u64>,
 }
 
 /// A snapshot of the statistics of the runtime running on the current thread.
@@ -37,6 +38,9 @@ pub struct Stats {
     pub timers_armed: usize,
     /// Timers that fired.
     pub timers_fired: u64,
+    /// Times a fiber yielded because it spent its cooperative budget (see
+    /// [`Builder::budget`](crate::runtime::Builder::budget)).
+    pub budget_yields: u64,
     /// Fibers waiting on file descriptors now.
     pub io_waiters: usize,
     /// File descriptors registered with this runtime's reactor now (a socket is registered
@@ -46,6 +50,10 @@ pub struct Stats {
     pub stalls: u64,
     /// `unblock` jobs in flight now, in the whole process.
     pub unblock_jobs: usize,
+    /// Times the stall detector's watchdog thread has woken up, in the whole process. It
+    /// samples every quarter threshold while a scheduler may be running a fiber and sleeps
+    /// while every watched scheduler is idle, so an idle process adds nothing here.
+    pub watchdog_wakeups: u64,
 }
 
 /// Statistics of the runtime running on the current thread, or `None` outside a runtime.
@@ -68,6 +76,7 @@ impl Stats {
             reactor_events: c.events.get(),
             timers_armed,
             timers_fired: c.timers_fired.get(),
+            budget_yields: c.budget_yields.get(),
             io_waiters,
             io_registered: sched.io_registered(),
             stalls: sched
@@ -76,6 +85,7 @@ impl Stats {
                 .stalls
                 .load(std::sync::atomic::Ordering::Relaxed),
             unblock_jobs: crate::blocking::jobs_in_flight(),
+            watchdog_wakeups: crate::watchdog::wakeups(),
         }
     }
 }
@@ -83,8 +93,8 @@ impl Stats {
 impl std::ops::Add for Stats {
     type Output = Stats;
 
-    /// Adds two schedulers' statistics, field by field (`unblock_jobs`, which counts the
-    /// whole process, is taken once).
+    /// Adds two schedulers' statistics, field by field (`unblock_jobs` and
+    /// `watchdog_wakeups`, which count the whole process, are taken once).
     fn add(self, other: Stats) -> Stats {
         Stats {
             fibers_alive: self.fibers_alive + other.fibers_alive,
@@ -96,10 +106,12 @@ impl std::ops::Add for Stats {
             reactor_events: self.reactor_events + other.reactor_events,
             timers_armed: self.timers_armed + other.timers_armed,
             timers_fired: self.timers_fired + other.timers_fired,
+            budget_yields: self.budget_yields + other.budget_yields,
             io_waiters: self.io_waiters + other.io_waiters,
             io_registered: self.io_registered + other.io_registered,
             stalls: self.stalls + other.stalls,
             unblock_jobs: self.unblock_jobs.max(other.unblock_jobs),
+            watchdog_wakeups: self.watchdog_wakeups.max(other.watchdog_wakeups),
         }
     }
 }

@@ -63,3 +63,24 @@ pub(crate) fn pin_to_cpu(index: usize) -> io::Result<usize> {
     cvt(unsafe { libc::sched_setaffinity(0, size, &one) })?;
     Ok(cpu)
 }
+
+/// The CPU-time clock of the calling thread, which other threads of the process may read
+/// with [`clock_time`] for as long as this thread lives.
+pub(crate) fn thread_cpu_clock() -> Option<libc::clockid_t> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread_self()` is the calling thread, alive during the call; `clock` is a
+    // valid, writable clockid_t.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    (rc == 0).then_some(clock)
+}
+
+/// Reads `clock`; `None` if it cannot be read (a thread CPU clock of a thread that ended).
+pub(crate) fn clock_time(clock: libc::clockid_t) -> Option<std::time::Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id is reported as EINVAL.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}

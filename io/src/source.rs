@@ -2,6 +2,8 @@
 //! loop every spindle I/O method goes through.
 //!
 //! ```text
+//!   fiber::consume_budget()  ── turn's budget spent and others could run ──▶ yield first
+//!    │
 //!   op()  ── Ok / other error ───────────────────────────────▶ return it
 //!    │
 //!    └─ WouldBlock ─┬─ user asked for set_nonblocking(true) ──▶ return WouldBlock
@@ -15,8 +17,11 @@
 //! `try_clone` shares between the clones, the way the kernel shares `O_NONBLOCK` and
 //! `SO_RCVTIMEO` between duplicated descriptors of one socket under `std`.
 //!
-//! The hot path (the data is there) is one call to `op` and one `match`: no allocation, no
-//! clock read. The deadline is computed only when the first attempt would block and a timeout
+//! The hot path (the data is there) is one budget count (a compare and a store on the
+//! scheduler), one call to `op` and one `match`: no allocation, no clock read. The budget
+//! makes a fiber whose socket stays ready yield now and then instead of holding its thread
+//! (see `spindle::runtime::Builder::budget`); it is counted before the operation, so a fiber
+//! unwound by a shutdown during that yield has not yet moved any data. The deadline is computed only when the first attempt would block and a timeout
 //! is set.
 //!
 //! A `Source` is `Send + Sync` when `T` is, so fibers of different runtimes may wait on one
@@ -149,8 +154,8 @@ impl<T: AsFd> Source<T> {
         &self.io
     }
 
-    /// The one wait loop: runs `op` until it does not report `WouldBlock`, waiting on the
-    /// reactor in between. A timeout set for `dir` gives `std`'s Linux error for an expired
+    /// The one wait loop: counts one operation against the fiber's cooperative budget, then
+    /// runs `op` until it does not report `WouldBlock`, waiting on the reactor in between. A timeout set for `dir` gives `std`'s Linux error for an expired
     /// `SO_RCVTIMEO`/`SO_SNDTIMEO`: `WouldBlock` (EAGAIN).
     #[inline]
     pub(crate) fn do_io<R>(
@@ -158,6 +163,7 @@ impl<T: AsFd> Source<T> {
         dir: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
+        spindle_core::fiber::consume_budget();
         let mut deadline = None;
         let mut first_wait = true;
         loop {

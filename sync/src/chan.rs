@@ -25,8 +25,13 @@
 //! then, so they see `Disconnected`); when the last receiver goes, queued senders wake
 //! with their message still in their node (that is their error) and buffered messages are
 //! dropped, as in `std`.
+//!
+//! A waiting `send` or `recv` counts against the fiber's cooperative budget before it looks
+//! at the channel, so a receiver that never finds its channel empty (or a sender that never
+//! finds it full) still yields to the other fibers now and then; `try_send`/`try_recv`
+//! never yield.
 
-use crate::shim::loom_const_fn;
+use crate::shim::{consume_budget, loom_const_fn};
 use crate::spin::SpinLock;
 use crate::waiter::{List, OnUnwind, Waiter, WakeBatch};
 use std::collections::VecDeque;
@@ -148,6 +153,9 @@ impl<T> Chan<T> {
 
     /// Sends `value`, waiting for room (or a receiver) as `block` allows.
     pub(crate) fn send(&self, value: T, block: Block) -> Result<(), SendFail<T>> {
+        if let Block::Until(_) = block {
+            consume_budget();
+        }
         let mut state = self.state.lock();
         if state.receivers == 0 {
             return Err(SendFail::Disconnected(value));
@@ -191,6 +199,9 @@ impl<T> Chan<T> {
 
     /// Receives a message, waiting as `block` allows.
     pub(crate) fn recv(&self, block: Block) -> Result<T, RecvFail> {
+        if let Block::Until(_) = block {
+            consume_budget();
+        }
         loop {
             let mut state = self.state.lock();
             if let Some(value) = state.buf.pop_front() {

@@ -43,7 +43,9 @@
 //! only put its thread to sleep (a plain thread, or a fiber whose scheduler has nothing
 //! else to run): a holder on another thread usually releases within that time.
 
-use crate::shim::{AtomicU8, Ordering, clock_nanos, loom_const_fn, may_spin, scheduler_id};
+use crate::shim::{
+    AtomicU8, Ordering, clock_nanos, consume_budget, loom_const_fn, may_spin, scheduler_id,
+};
 use crate::spin::SpinLock;
 use crate::waiter::{List, OnUnwind, Waiter};
 use std::fmt;
@@ -93,9 +95,12 @@ impl RawMutex {
         }
     }
 
-    /// Acquires the lock, parking the calling fiber (or thread) while it is held.
+    /// Acquires the lock, parking the calling fiber (or thread) while it is held. Counts
+    /// against the fiber's cooperative budget first, so a fiber that locks and unlocks in a
+    /// loop still lets the others run.
     #[inline]
     pub(crate) fn lock(&self) {
+        consume_budget();
         if !self.try_lock() {
             self.lock_contended();
         }

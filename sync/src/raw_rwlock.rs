@@ -25,7 +25,7 @@
 //! (up to the first queued writer) get the lock together. Readers that arrive while anyone
 //! is queued queue too, so the order of arrival decides, and neither side starves.
 
-use crate::shim::{AtomicUsize, Ordering, fence, loom_const_fn};
+use crate::shim::{AtomicUsize, Ordering, consume_budget, fence, loom_const_fn};
 use crate::spin::SpinLock;
 use crate::waiter::{List, OnUnwind, Waiter, WakeBatch};
 use std::fmt;
@@ -82,6 +82,7 @@ impl RawRwLock {
     /// Takes a read lock, parking while a writer holds it or anyone is queued.
     #[inline]
     pub(crate) fn read(&self) {
+        consume_budget();
         if !self.try_read() {
             self.lock_contended(false);
         }
@@ -101,6 +102,7 @@ impl RawRwLock {
     /// Takes the write lock, parking while anyone holds it.
     #[inline]
     pub(crate) fn write(&self) {
+        consume_budget();
         if !self.try_write() {
             self.lock_contended(true);
         }

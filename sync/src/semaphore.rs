@@ -15,7 +15,7 @@
 //! non-empty. The longest waiter wins each released permit; `try_acquire` and new
 //! `acquire`s do not barge past queued waiters.
 
-use crate::shim::{AtomicUsize, Ordering, loom_const_fn};
+use crate::shim::{AtomicUsize, Ordering, consume_budget, loom_const_fn};
 use crate::spin::SpinLock;
 use crate::waiter::{List, OnUnwind, Waiter};
 use std::fmt;
@@ -116,6 +116,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
     pub fn acquire(&self) -> SemaphorePermit<'_> {
+        consume_budget();
         if !self.try_take() {
             let got = self.acquire_contended(None);
             debug_assert!(got);
@@ -152,6 +153,7 @@ impl Semaphore {
     /// assert!(sem.acquire_timeout(Duration::from_millis(5)).is_none());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        consume_budget();
         let got = self.try_take() || self.acquire_contended(Instant::now().checked_add(timeout));
         got.then(|| SemaphorePermit { sem: self })
     }

@@ -8,8 +8,8 @@
 
 #[cfg(not(loom))]
 pub(crate) use spindle_core::fiber::{
-    Fiber, current_waiter as current, may_spin, panicking, panicking_poisons, park, park_timeout,
-    scheduler_id, waiting_on,
+    Fiber, consume_budget, current_waiter as current, may_spin, panicking, panicking_poisons, park,
+    park_timeout, scheduler_id, waiting_on,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
@@ -53,6 +53,10 @@ pub(crate) fn clock_nanos() -> u64 {
 /// loom has no deadlock report to feed.
 #[cfg(loom)]
 pub(crate) fn waiting_on(_what: &'static str, _object: *const ()) {}
+
+/// loom models threads, which have no cooperative budget.
+#[cfg(loom)]
+pub(crate) fn consume_budget() {}
 
 /// loom has no clock; its model tests never use timeouts, so a timed park is a park.
 #[cfg(loom)]

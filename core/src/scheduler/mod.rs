@@ -9,8 +9,10 @@
 //!
 //! A fiber that parks or yields switches *directly* to the next runnable fiber; it goes back to
 //! the main context only when nothing is runnable, when it finishes (its stack must be
-//! reclaimed from elsewhere), or every `poll_interval` switches, so that the reactor and timers
-//! are still served while the run queue stays busy.
+//! reclaimed from elsewhere), or at a checkpoint that finds the reactor and timers due a look
+//! (by switch count, by elapsed time, or by the earliest timer; see the `budget` module), so
+//! that they are still served while the run queue stays busy. The same module holds the
+//! cooperative budget that makes a fiber whose I/O never blocks yield now and then.
 //!
 //! # Fiber states
 //!
@@ -30,6 +32,7 @@
 //! leaves its thread). Another thread's `unpark` instead pushes the fiber onto
 //! [`SchedShared`]'s remote queue and, if the scheduler sleeps in the poller, wakes it.
 
+mod budget;
 mod capture;
 mod deadlock;
 mod run_queue;
@@ -133,7 +136,8 @@ impl SchedShared {
     }
 
     pub(crate) fn is_sleeping(&self) -> bool {
-        self.sleeping.load(Ordering::Relaxed)
+        // SeqCst: the watchdog's decision to park pairs with the scheduler's wake-up.
+        self.sleeping.load(Ordering::SeqCst)
     }
 
     /// Queues `fiber` to be unparked by its scheduler, waking the scheduler if it sleeps.
@@ -227,8 +231,12 @@ pub(crate) struct Scheduler {
     member: Option<Member>,
     /// The deadlock report, once one has been detected; `run` panics with it.
     deadlock: RefCell<Option<String>>,
-    /// Direct switches left before the next detour through the main context.
+    /// Direct switches left before the next checkpoint (see the `budget` module).
     until_poll: Cell<u32>,
+    /// When the reactor and timers are next looked at while the run queue stays busy.
+    pacer: budget::Pacer,
+    /// The running fiber's use of its turn's cooperative budget.
+    budget: budget::Budget,
     /// Copy of `shared.id`, read on every state access.
     id: u32,
     pub(crate) counters: Counters,
@@ -380,7 +388,9 @@ impl Scheduler {
         });
         Scheduler {
             id: shared.id,
-            until_poll: Cell::new(config.poll_interval),
+            until_poll: Cell::new(config.poll_interval.min(8)),
+            pacer: budget::Pacer::new(config.poll_interval),
+            budget: budget::Budget::default(),
             shared,
             stacks: RefCell::new(StackPool::new(config.hot_stacks)),
             config,
@@ -554,13 +564,11 @@ impl Scheduler {
     #[inline]
     fn next_to_run(&self) -> Option<&FiberShared> {
         let left = self.until_poll.get() - 1;
-        if left == 0 {
-            self.until_poll.set(self.config.poll_interval);
-            None
-        } else {
-            self.until_poll.set(left);
-            self.run_queue.pop(self)
+        self.until_poll.set(left);
+        if left == 0 && self.poll_due() {
+            return None;
         }
+        self.run_queue.pop(self)
     }
 
     /// Records a switch to `fiber` (null: the main context), for `current_fiber` and for the
@@ -794,7 +802,11 @@ impl Scheduler {
             .reactor
             .borrow_mut()
             .poll(timeout, |fiber| woken.push(fiber));
-        self.shared.sleeping.store(false, Ordering::Relaxed);
+        // SeqCst pairs with the watchdog's park (see `watchdog::scheduler_woke`).
+        self.shared.sleeping.store(false, Ordering::SeqCst);
+        if !busy && self.config.stall_threshold.is_some() {
+            watchdog::scheduler_woke();
+        }
         self.counters.polls.set(self.counters.polls.get() + 1);
         let events = match result {
             Ok(events) => events,

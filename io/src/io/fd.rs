@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 use std::time::Instant;
 
+use spindle_core::fiber;
 use spindle_core::reactor::{Interest, Registration};
 
 use super::sys;
@@ -252,6 +253,7 @@ impl<T: AsFd> Fd<T> {
     }
 
     fn retry<R>(&self, interest: Interest, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        fiber::consume_budget();
         loop {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -270,6 +272,7 @@ fn retry<T: AsFd, R>(
     interest: Interest,
     mut op: impl FnMut(&mut T) -> io::Result<R>,
 ) -> io::Result<R> {
+    fiber::consume_budget();
     loop {
         match op(io) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -113,6 +113,7 @@ impl Raw {
     }
 
     fn read_on_fiber(&self, buf: &mut [u8]) -> io::Result<usize> {
+        fiber::consume_budget();
         loop {
             if self.kind() == POLLABLE && !self.wait_ready(libc::POLLIN, Interest::READABLE)? {
                 continue;
@@ -152,6 +153,7 @@ impl Raw {
     }
 
     fn write_on_fiber(&self, buf: &[u8]) -> io::Result<usize> {
+        fiber::consume_budget();
         loop {
             if !self.wait_ready(libc::POLLOUT, Interest::WRITABLE)? {
                 return sys::write(self.fd(), buf);

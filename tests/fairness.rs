@@ -1,0 +1,212 @@
+//! Fairness under load: a fiber whose I/O never has to wait, or whose channel is never
+//! empty, yields under the cooperative budget, so a ticker fiber on the same thread keeps
+//! ticking (`runtime::Builder::budget`).
+
+mod util;
+
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use spindle::fiber;
+use spindle::net::{TcpListener, TcpStream};
+use spindle::sync::mpsc;
+use util::on_thread;
+
+/// A fiber that sleeps 1 ms at a time until stopped, recording its ticks and how late the
+/// latest tick came after it was due.
+struct LatenessTicker {
+    ticks: Rc<Cell<u64>>,
+    worst: Rc<Cell<Duration>>,
+    stop: Rc<Cell<bool>>,
+    handle: fiber::JoinHandle<()>,
+}
+
+impl LatenessTicker {
+    fn start() -> LatenessTicker {
+        let ticks = Rc::new(Cell::new(0));
+        let worst = Rc::new(Cell::new(Duration::ZERO));
+        let stop = Rc::new(Cell::new(false));
+        let (t, w, s) = (ticks.clone(), worst.clone(), stop.clone());
+        let handle = fiber::spawn(move || {
+            while !s.get() {
+                let due = Instant::now() + Duration::from_millis(1);
+                fiber::sleep_until(due);
+                w.set(w.get().max(due.elapsed()));
+                t.set(t.get() + 1);
+            }
+        });
+        LatenessTicker {
+            ticks,
+            worst,
+            stop,
+            handle,
+        }
+    }
+
+    /// Stops the ticker; returns (ticks, worst lateness).
+    fn stop(self) -> (u64, Duration) {
+        self.stop.set(true);
+        self.handle.join().unwrap();
+        (self.ticks.get(), self.worst.get())
+    }
+}
+
+/// One fiber writes small chunks to a loopback TCP socket as fast as it can, for 600 ms of
+/// wall time, while a plain thread drains the other end: its writes always find room, so it
+/// never parks. Without the budget the ticker could not run until the stream ends (worst
+/// lateness ≈ 600 ms); with it the ticker stays close to on time. The bound is generous (the
+/// machine is shared): it only separates "ticks while streaming" from "frozen".
+#[test]
+fn a_fiber_streaming_over_loopback_does_not_freeze_a_ticker() {
+    let (ticks, worst, yields, streamed) = on_thread(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let drain = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            loop {
+                match peer.read(&mut buf) {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n as u64,
+                }
+            }
+        });
+        let out = spindle::run(move || {
+            let ticker = LatenessTicker::start();
+            fiber::sleep(Duration::from_millis(5));
+            let streamer = fiber::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                let chunk = [7u8; 16];
+                let mut sent = 0u64;
+                let end = Instant::now() + Duration::from_millis(600);
+                while Instant::now() < end {
+                    stream.write_all(&chunk).unwrap();
+                    sent += chunk.len() as u64;
+                }
+                sent
+            });
+            let sent = streamer.join().unwrap();
+            let (ticks, worst) = ticker.stop();
+            let yields = spindle::stats().unwrap().budget_yields;
+            (ticks, worst, yields, sent)
+        });
+        assert_eq!(drain.join().unwrap(), out.3, "bytes lost on the way");
+        out
+    });
+    assert!(streamed > 0);
+    assert!(
+        yields > 0,
+        "the streaming fiber never yielded under its budget"
+    );
+    assert!(
+        worst < Duration::from_millis(200),
+        "the ticker was {worst:?} late while a fiber streamed ({ticks} ticks)"
+    );
+    assert!(ticks >= 50, "only {ticks} ticks in 600 ms of streaming");
+}
+
+/// A receiver draining an unbounded channel that never runs empty (a million messages queued
+/// up front) yields under the same budget: the ticker ticks during the drain. Without the
+/// budget `recv` never parks and the ticker could not tick before the drain ended.
+#[test]
+fn draining_a_full_channel_lets_a_ticker_run() {
+    let (ticks_during, drain_time) = on_thread(|| {
+        spindle::run(|| {
+            let (tx, rx) = mpsc::channel::<u64>();
+            for i in 0..1_000_000 {
+                tx.send(i).unwrap();
+            }
+            let ticker = LatenessTicker::start();
+            fiber::sleep(Duration::from_millis(3));
+            let ticks = ticker.ticks.clone();
+            let before = ticks.get();
+            let start = Instant::now();
+            let mut sum = 0u64;
+            for _ in 0..1_000_000 {
+                sum += rx.recv().unwrap();
+            }
+            let drain_time = start.elapsed();
+            let during = ticks.get() - before;
+            assert_eq!(sum, 999_999 * 1_000_000 / 2);
+            ticker.stop();
+            (during, drain_time)
+        })
+    });
+    // A drain shorter than a tick proves nothing either way.
+    if drain_time >= Duration::from_millis(5) {
+        assert!(
+            ticks_during >= 1,
+            "the ticker never ticked during a {drain_time:?} drain"
+        );
+    }
+}
+
+/// The budget can be turned off, and `consume_budget` then never yields.
+#[test]
+fn budget_none_turns_it_off() {
+    let yields = on_thread(|| {
+        let rt = spindle::Runtime::builder().budget(None).build().unwrap();
+        rt.run(|| {
+            let other = fiber::spawn(|| ());
+            for _ in 0..10_000 {
+                fiber::consume_budget();
+            }
+            let yields = spindle::stats().unwrap().budget_yields;
+            other.join().unwrap();
+            yields
+        })
+    });
+    assert_eq!(yields, 0);
+}
+
+/// A zero budget is refused with a message that says what to do.
+#[test]
+fn zero_budget_is_invalid_input() {
+    let err = spindle::Runtime::builder()
+        .budget(Some(0))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("None turns it off"), "{err}");
+}
+
+/// A yield inside a write does not get in the way of shutdown: the root returns while a
+/// fiber streams to another fiber of the same thread (yielding under its budget or parking
+/// when the socket is full), and `run` still returns after unwinding the streamer.
+#[test]
+fn a_streaming_fiber_is_unwound_at_shutdown() {
+    let dropped = on_thread(|| {
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = dropped.clone();
+        spindle::run(move || {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            fiber::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                while let Ok(1..) = s.read(&mut buf) {}
+            });
+            fiber::spawn(move || {
+                struct OnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+                impl Drop for OnDrop {
+                    fn drop(&mut self) {
+                        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                let _guard = OnDrop(flag);
+                let mut s = TcpStream::connect(addr).unwrap();
+                loop {
+                    if s.write_all(&[1u8; 16]).is_err() {
+                        return;
+                    }
+                }
+            });
+            fiber::sleep(Duration::from_millis(20));
+        });
+        dropped.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    assert!(dropped, "the streaming fiber's destructors did not run");
+}
