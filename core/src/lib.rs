@@ -24,6 +24,7 @@ mod scheduler;
 mod shim;
 mod slab;
 mod stack;
+mod stall_trace;
 mod stats;
 mod sys;
 mod thread_per_core;

@@ -45,6 +45,7 @@ pub(crate) struct Config {
     pub(crate) threads: Option<usize>,
     pub(crate) pin_to_cores: bool,
     pub(crate) name_panics: bool,
+    pub(crate) stall_backtraces: bool,
     pub(crate) dump_signal: Option<libc::c_int>,
 }
 
@@ -65,6 +66,7 @@ impl fmt::Debug for Config {
             .field("threads", &self.threads)
             .field("pin_to_cores", &self.pin_to_cores)
             .field("name_panics", &self.name_panics)
+            .field("stall_backtraces", &self.stall_backtraces)
             .field("dump_signal", &self.dump_signal)
             .finish()
     }
@@ -87,6 +89,7 @@ impl Default for Config {
             threads: None,
             pin_to_cores: false,
             name_panics: true,
+            stall_backtraces: true,
             dump_signal: None,
         }
     }
@@ -282,6 +285,25 @@ impl Builder {
     /// that cannot be pinned runs unpinned, with a message on stderr.
     pub fn pin_to_cores(mut self, pin: bool) -> Builder {
         self.config.pin_to_cores = pin;
+        self
+    }
+
+    /// Whether a stall report carries the stalled fiber's backtrace
+    /// ([`StallReport::backtrace`]): where it blocks or computes, down to the blocking call.
+    /// Default: on.
+    ///
+    /// When the watchdog first reports a stall, it sends a real-time signal (`SIGRTMIN + 7`)
+    /// to the stalled thread; the handler walks the fiber's stack (frame pointers where there
+    /// are some, else a scan for return addresses) into a preallocated buffer, and the
+    /// watchdog symbolises it. This costs nothing until a stall is reported, then a few
+    /// microseconds of the stalled thread. The handler restarts interrupted system calls
+    /// (`SA_RESTART`), but the kernel never restarts some (`poll`, `epoll_wait`,
+    /// `nanosleep`, socket calls with a timeout): those return `EINTR` to the stalled code,
+    /// which std retries in `sleep`, `read_exact` and `write_all` but a plain `read` passes
+    /// on. If the program already handles that signal, spindle leaves it alone and reports
+    /// stalls without backtraces.
+    pub fn stall_backtraces(mut self, on: bool) -> Builder {
+        self.config.stall_backtraces = on;
         self
     }
 

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use crate::fiber::{FiberId, FiberShared};
 use crate::scheduler::SchedShared;
 use crate::sys;
+use crate::trace::{Backtrace, Symbolizer};
 
 /// Times the watchdog thread woke up (from a timed sample wait or a park), in the process.
 static WAKEUPS: AtomicU64 = AtomicU64::new(0);
@@ -204,6 +205,11 @@ pub struct StallReport {
     pub preempted: Duration,
     /// Whether the fiber computed or blocked.
     pub cause: StallCause,
+    /// Where the fiber was when the stall was first reported: its stack, innermost frame
+    /// first, read by a signal to its thread (see
+    /// [`Builder::stall_backtraces`](crate::runtime::Builder::stall_backtraces)). `None` in
+    /// the report of a stall's end, when turned off, or when the stack could not be read.
+    pub backtrace: Option<Backtrace>,
 }
 
 impl StallReport {
@@ -250,9 +256,13 @@ impl fmt::Display for StallReport {
                 f,
                 "spindle: stall: fiber '{name}' ({}) spawned at {} has held its thread for \
                  {ms:.1} ms{split} without yielding; every other fiber on the thread is \
-                 waiting ({hint})",
+                 waiting ({hint}){}",
                 self.fiber.as_u64(),
-                self.spawned_at
+                self.spawned_at,
+                match &self.backtrace {
+                    Some(backtrace) => format!("; it is at:\n{backtrace}"),
+                    None => String::new(),
+                }
             ),
             StallPhase::Ended => write!(
                 f,
@@ -366,6 +376,8 @@ struct Watched {
     last_sample: (Instant, Option<Duration>),
     /// The stall being reported, if any.
     reported: Option<StallReport>,
+    /// The scheduler's thread, when stall reports carry backtraces (see `stall_trace`).
+    thread: Option<libc::pthread_t>,
 }
 
 struct Watchdog {
@@ -389,7 +401,12 @@ fn watchdog() -> &'static Watchdog {
 }
 
 /// Starts watching a scheduler; the returned guard stops it.
-pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHook) -> WatchGuard {
+pub(crate) fn watch(
+    sched: Arc<SchedShared>,
+    threshold: Duration,
+    hook: StallHook,
+    backtraces: bool,
+) -> WatchGuard {
     register_membarrier();
     let dog = watchdog();
     let epoch = sched.monitor().epoch.load(Ordering::Relaxed);
@@ -410,6 +427,9 @@ pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHoo
             waiting: Duration::ZERO,
             last_sample: (Instant::now(), None),
             reported: None,
+            // `watch` runs on the scheduler's own thread.
+            thread: (backtraces && crate::stall_trace::install())
+                .then(crate::stall_trace::this_thread),
         });
     dog.changed.notify_one();
     WatchGuard { sched_id }
@@ -547,7 +567,14 @@ impl Watched {
         if held_for.saturating_sub(preempted) < self.threshold {
             return None;
         }
-        let report = self.describe_current(held_for, cpu_time, preempted)?;
+        let mut report = self.describe_current(held_for, cpu_time, preempted)?;
+        if let Some(thread) = self.thread {
+            // The watchdog's lock is held, so the thread cannot stop being watched and exit.
+            // Symbolised here too, although reading debug info is slow the first time, so that
+            // the report reaches the hook before the stall's end can.
+            report.backtrace = crate::stall_trace::capture(thread, self.last_epoch)
+                .map(|raw| Symbolizer::new().resolve(&raw));
+        }
         monitor.stalls.fetch_add(1, Ordering::Relaxed);
         self.reported = Some(report.clone());
         Some(report)
@@ -584,6 +611,7 @@ impl Watched {
         let (cpu_time, preempted) = self.usage_since_change();
         report.held_for = now.duration_since(self.last_change);
         report.phase = StallPhase::Ended;
+        report.backtrace = None;
         report.cpu_time = cpu_time.or(report.cpu_time);
         report.preempted = preempted.max(report.preempted);
         report
@@ -621,6 +649,7 @@ impl Watched {
                 cpu_time,
                 preempted,
                 cause: cause(self.clocks.state(), held_for, cpu_time, preempted),
+                backtrace: None,
             }
         });
         monitor

@@ -10,6 +10,9 @@
 //!   fresh stack whose highest usable address is `top`, so that the first `switch` to the
 //!   returned stack pointer calls `entry(arg)` on it. `entry` must never return.
 //! - `const STACK_ALIGN: usize`: the alignment `top` must have.
+//! - `Interrupted`, `unsafe fn interrupted(ucontext) -> Interrupted` and
+//!   `fn walk_interrupted(..)`: the registers of a context a signal interrupted, and an
+//!   async-signal-safe walk of its stack (for the stall detector's backtraces).
 //!
 //! Nothing outside this module contains `asm!`.
 
@@ -20,7 +23,7 @@ pub(crate) type EntryFn = unsafe extern "C" fn(arg: *mut u8) -> !;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use x86_64::{STACK_ALIGN, init_stack, switch};
+pub(crate) use x86_64::{STACK_ALIGN, init_stack, interrupted, switch, walk_interrupted};
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!(

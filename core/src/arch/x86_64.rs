@@ -207,6 +207,118 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn, arg: *mut u8) -> *
     }
 }
 
+/// Where an interrupted context was: the registers a stack walk starts from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interrupted {
+    /// The interrupted instruction.
+    pub(crate) pc: usize,
+    /// The stack pointer.
+    pub(crate) sp: usize,
+    /// The frame pointer (`rbp`), which may hold anything in code built without frame
+    /// pointers.
+    pub(crate) fp: usize,
+}
+
+/// Reads the registers of the context a signal interrupted. Async-signal-safe.
+///
+/// # Safety
+///
+/// `ctx` must be the third argument the kernel passed to an `SA_SIGINFO` handler.
+pub(crate) unsafe fn interrupted(ctx: *const libc::c_void) -> Interrupted {
+    // SAFETY: the caller passes the kernel's `ucontext_t`, valid during the handler.
+    let gregs = unsafe { &(*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    let reg = |r: libc::c_int| gregs[r as usize] as usize;
+    Interrupted {
+        pc: reg(libc::REG_RIP),
+        sp: reg(libc::REG_RSP),
+        fp: reg(libc::REG_RBP),
+    }
+}
+
+/// Walks an interrupted stack into `out`, innermost first, and returns how many addresses it
+/// wrote. Async-signal-safe: no allocation, no locks, and memory is read only inside `stack`
+/// (the stack's mapped range) or inside ranges for which `is_code` says true.
+///
+/// `out[0]` is the interrupted instruction. Then, where frame pointers are kept (spindle's
+/// and most debug builds), the walk follows the `rbp` chain: `[rbp]` is the caller's `rbp`,
+/// `[rbp + 8]` the return address. Below the first valid frame (the functions that were
+/// running, such as libc's and std's, often built without frame pointers), and wherever the
+/// chain breaks, it *scans* the stack for words that are return addresses: they point into
+/// code right after a `call` instruction. A scan can pick up a stale return address left in
+/// an uninitialised slot; the chain cannot.
+pub(crate) fn walk_interrupted(
+    regs: Interrupted,
+    stack: std::ops::Range<usize>,
+    is_code: &dyn Fn(usize, usize) -> bool,
+    out: &mut [usize],
+) -> usize {
+    if out.is_empty() {
+        return 0;
+    }
+    let read = |addr: usize| -> Option<usize> {
+        (addr % 8 == 0 && stack.start <= addr && addr + 8 <= stack.end).then(|| {
+            // SAFETY: `addr` is 8-aligned and within the mapped stack range.
+            unsafe { (addr as *const usize).read_volatile() }
+        })
+    };
+    let is_return_address = |addr: usize| addr > 7 && is_code(addr - 7, addr) && after_call(addr);
+    let mut n = 0;
+    let mut push = |addr: usize, n: &mut usize| {
+        if *n < out.len() {
+            out[*n] = addr;
+            *n += 1;
+        }
+        *n < out.len()
+    };
+    push(regs.pc, &mut n);
+    // The region to scan before following the chain from `fp`.
+    let mut scan_from = regs.sp;
+    let mut fp = regs.fp;
+    loop {
+        let chain_ok = fp >= scan_from && read(fp).is_some() && read(fp + 8).is_some();
+        let scan_to = if chain_ok { fp } else { stack.end };
+        let mut at = scan_from.next_multiple_of(8);
+        while at < scan_to {
+            if let Some(word) = read(at)
+                && is_return_address(word)
+                && !push(word, &mut n)
+            {
+                return n;
+            }
+            at += 8;
+        }
+        if !chain_ok {
+            return n;
+        }
+        let (Some(next), Some(ret)) = (read(fp), read(fp + 8)) else {
+            return n;
+        };
+        if ret == 0 || !push(ret, &mut n) {
+            return n;
+        }
+        scan_from = fp + 16;
+        // The chain ends at the fiber's first frame (`init_stack` leaves rbp = 0).
+        if next == 0 {
+            return n;
+        }
+        fp = next;
+    }
+}
+
+/// Whether the bytes before `ret` end with a `call` instruction. The caller has checked that
+/// the 7 bytes before `ret` are code.
+fn after_call(ret: usize) -> bool {
+    // SAFETY: the caller checked that [ret - 7, ret) lies in mapped code.
+    let b = |back: usize| unsafe { ((ret - back) as *const u8).read_volatile() };
+    // call rel32: E8 xx xx xx xx.
+    if b(5) == 0xE8 {
+        return true;
+    }
+    // call r/m64: FF /2, with a ModRM (and maybe a SIB and a displacement) of 2 to 7 bytes
+    // in all, optionally after a REX prefix: the opcode's reg field is 2.
+    (2..=7).any(|len| b(len) == 0xFF && (b(len - 1) >> 3) & 7 == 2)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::fiber;

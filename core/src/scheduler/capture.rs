@@ -74,6 +74,29 @@ impl Scheduler {
         unsafe { arch::switch(local.sp.as_ptr(), self.tracer.back.get()) };
     }
 
+    /// Async-signal-safe (for the stall detector's handler): the mapped stack range of the
+    /// fiber running on this thread, and the scheduler's switch count. Never panics.
+    pub(crate) fn running_stack() -> Option<(std::ops::Range<usize>, u64)> {
+        let sched = Scheduler::current()?;
+        let ptr = sched.current.get();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: `current` is the running fiber, held alive by `sched.fibers` while it runs.
+        let fiber = unsafe { &*ptr };
+        let local = fiber.try_local(sched)?;
+        let bottom = local.guard.get().1;
+        if bottom == 0 {
+            return None;
+        }
+        let epoch = sched
+            .shared
+            .monitor()
+            .epoch
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Some((bottom..bottom + local.stack_size.get(), epoch))
+    }
+
     /// The raw backtrace of `fiber`, a fiber of this scheduler: the running one traces itself,
     /// a suspended one is entered (see the module docs); `None` for one that never ran or
     /// will not run again.

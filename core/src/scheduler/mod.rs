@@ -1123,6 +1123,7 @@ where
     let stall = config
         .stall_threshold
         .map(|t| (t, config.stall_hook.clone()));
+    let backtraces = config.stall_backtraces;
     let outer_panicking = std::thread::panicking();
     let sched = Box::new(Scheduler::new(
         config,
@@ -1145,6 +1146,7 @@ where
             Arc::clone(&sched.shared),
             threshold,
             hook.unwrap_or_else(watchdog::default_hook),
+            backtraces,
         )
     });
 
