@@ -24,8 +24,10 @@
 //! # Cost
 //!
 //! Nothing until a stall is reported; then one signal to the stalled thread, which spends a
-//! few microseconds in the handler (a walk of at most [`MAX_FRAMES`] words-chains and a scan
-//! of the stack below its first frame). The handler is installed with `SA_RESTART`, so most
+//! few microseconds in the handler (at most [`MAX_FRAMES`] frames of a frame-pointer chain
+//! and a scan of the stack below its first frame): 1–2 µs in a release build and about
+//! 11 µs in a debug build for a fiber in `std::thread::sleep`, measured on a loaded 2-core VM
+//! with a clock read at the handler's start and end (`examples/stall_where.rs`). The handler is installed with `SA_RESTART`, so most
 //! interrupted system calls resume by themselves; those the kernel never restarts (`poll`,
 //! `epoll_wait`, `nanosleep`, socket calls with a timeout set, see `signal(7)`) return
 //! `EINTR`, which std retries for `sleep` and `read_exact`/`write_all` but hands to callers
