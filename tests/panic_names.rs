@@ -27,7 +27,8 @@ fn child() {
     };
     if case == "user-hook" {
         std::panic::set_hook(Box::new(|info| {
-            eprintln!("user hook saw: {}", info.payload_as_str().unwrap_or("?"));
+            let message = info.payload().downcast_ref::<&str>().copied();
+            eprintln!("user hook saw: {}", message.unwrap_or("?"));
         }));
     }
     let rt = spindle::Runtime::builder()

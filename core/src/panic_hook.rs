@@ -63,7 +63,12 @@ fn hook(info: &PanicHookInfo<'_>, previous: &Hook, previous_is_default: bool) {
         return previous(info);
     }
     let fiber = sched.current_fiber();
-    let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
     let mut text = format!(
         "fiber '{}' ({}) panicked at ",
         fiber.name().unwrap_or("<unnamed>"),
@@ -81,14 +86,9 @@ fn hook(info: &PanicHookInfo<'_>, previous: &Hook, previous_is_default: bool) {
     let backtrace = Backtrace::capture();
     match backtrace.status() {
         BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
-        BacktraceStatus::Disabled => {
-            if !HINTED.swap(true, Ordering::Relaxed) {
-                text.push_str(
-                    "note: run with `RUST_BACKTRACE=1` environment variable to display a \
-                     backtrace\n",
-                );
-            }
-        }
+        BacktraceStatus::Disabled if !HINTED.swap(true, Ordering::Relaxed) => text.push_str(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ),
         _ => {}
     }
     // One write, so that panics of other threads do not interleave with it.

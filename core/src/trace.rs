@@ -125,7 +125,7 @@ impl fmt::Display for Backtrace {
             match folded {
                 0 => {}
                 1 => f.write_str("      (1 frame folded)\n")?,
-                n => write!(f, "      ({n} frames folded)\n")?,
+                n => writeln!(f, "      ({n} frames folded)")?,
             }
             folded = 0;
             write!(f, "      {frame}")?;

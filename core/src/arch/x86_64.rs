@@ -256,7 +256,7 @@ pub(crate) fn walk_interrupted(
         return 0;
     }
     let read = |addr: usize| -> Option<usize> {
-        (addr % 8 == 0 && stack.start <= addr && addr + 8 <= stack.end).then(|| {
+        (addr.is_multiple_of(8) && stack.start <= addr && addr + 8 <= stack.end).then(|| {
             // SAFETY: `addr` is 8-aligned and within the mapped stack range.
             unsafe { (addr as *const usize).read_volatile() }
         })
