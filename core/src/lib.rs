@@ -14,6 +14,7 @@ mod arch;
 mod blocking;
 pub mod dump;
 mod dump_signal;
+mod events;
 pub mod fiber;
 mod join;
 mod local;

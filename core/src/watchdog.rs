@@ -547,6 +547,7 @@ impl Reporter {
             if let Some(raw) = report.raw.take() {
                 report.backtrace = Some(Symbolizer::new().resolve(&raw));
             }
+            crate::events::stall(&report);
             // A panicking hook loses its report, not the reports after it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&report)));
             let mut queue = self.lock();

@@ -76,6 +76,7 @@ impl Scheduler {
              held by user code). Parked fibers:{}",
             self.list_fibers_with_backtraces()
         );
+        crate::events::deadlock(self.id, self.fibers.borrow().len(), &report);
         *self.deadlock.borrow_mut() = Some(report);
         self.begin_shutdown();
     }

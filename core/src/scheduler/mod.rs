@@ -445,6 +445,7 @@ impl Scheduler {
         local.slot.set(slot);
         self.run_queue.push(self, shared);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
+        crate::events::fiber_spawned(shared, self.id);
         Ok(())
     }
 
@@ -590,6 +591,7 @@ impl Scheduler {
     /// Ends the running fiber: marks it finished and leaves its stack for good.
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
+        crate::events::fiber_finished(me, self.id);
         me.local(self).state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
