@@ -241,11 +241,14 @@ pub(crate) unsafe fn interrupted(ctx: *const libc::c_void) -> Interrupted {
 ///
 /// `out[0]` is the interrupted instruction. Then, where frame pointers are kept (spindle's
 /// and most debug builds), the walk follows the `rbp` chain: `[rbp]` is the caller's `rbp`,
-/// `[rbp + 8]` the return address. Below the first valid frame (the functions that were
-/// running, such as libc's and std's, often built without frame pointers), and wherever the
-/// chain breaks, it *scans* the stack for words that are return addresses: they point into
-/// code right after a `call` instruction. A scan can pick up a stale return address left in
-/// an uninitialised slot; the chain cannot.
+/// `[rbp + 8]` the return address. Below the first frame record (the functions that were
+/// running, such as libc's and std's, are often built without frame pointers, and may even
+/// use `rbp` for data), it *scans* the stack for words that are return addresses — they point
+/// into code right after a `call` instruction — until it reaches the record `rbp` points to,
+/// or, if `rbp` does not point to one, until a word that starts a chain of two records. A
+/// scan can pick up a stale return address left in an uninitialised slot; the chain cannot.
+/// The walk ends at a record whose caller link is 0 (a fiber's first frame), at the top of
+/// the stack, or when `out` is full.
 pub(crate) fn walk_interrupted(
     regs: Interrupted,
     stack: std::ops::Range<usize>,
@@ -271,14 +274,29 @@ pub(crate) fn walk_interrupted(
         *n < out.len()
     };
     push(regs.pc, &mut n);
-    // The region to scan before following the chain from `fp`.
-    let mut scan_from = regs.sp;
-    let mut fp = regs.fp;
+    // A frame record: `[at]` is the caller's record, higher on the stack (or 0 at a fiber's
+    // first frame), and `[at + 8]` a return address. Checked two links deep when scanning, so
+    // a stray pair of words is not taken for one.
+    let record = |at: usize| -> Option<(usize, usize)> {
+        let (next, ret) = (read(at)?, read(at + 8)?);
+        let next_ok = next == 0 || (next > at && read(next + 8).is_some());
+        (next_ok && is_return_address(ret)).then_some((next, ret))
+    };
+    let deep_record =
+        |at: usize| record(at).filter(|&(next, _)| next == 0 || record(next).is_some());
+    // Below the first frame record: scan. If `rbp` holds one, it bounds the scan; otherwise
+    // the scan goes on until a word that starts a chain of two records. Then follow the
+    // chain; where it breaks (a caller built without frame pointers that used `rbp` for data
+    // in between), scan again from just above the last good record.
+    let mut at = regs.sp.next_multiple_of(8);
+    let mut hint = (regs.fp >= regs.sp && record(regs.fp).is_some()).then_some(regs.fp);
     loop {
-        let chain_ok = fp >= scan_from && read(fp).is_some() && read(fp + 8).is_some();
-        let scan_to = if chain_ok { fp } else { stack.end };
-        let mut at = scan_from.next_multiple_of(8);
-        while at < scan_to {
+        let mut found = hint.take();
+        while found.is_none_or(|fp| at < fp) && at < stack.end {
+            if found.is_none() && deep_record(at).is_some() {
+                found = Some(at);
+                break;
+            }
             if let Some(word) = read(at)
                 && is_return_address(word)
                 && !push(word, &mut n)
@@ -287,21 +305,16 @@ pub(crate) fn walk_interrupted(
             }
             at += 8;
         }
-        if !chain_ok {
-            return n;
-        }
-        let (Some(next), Some(ret)) = (read(fp), read(fp + 8)) else {
+        let Some(mut fp) = found else {
             return n;
         };
-        if ret == 0 || !push(ret, &mut n) {
-            return n;
+        while let Some((next, ret)) = record(fp) {
+            if !push(ret, &mut n) || next == 0 {
+                return n;
+            }
+            at = fp + 16;
+            fp = next;
         }
-        scan_from = fp + 16;
-        // The chain ends at the fiber's first frame (`init_stack` leaves rbp = 0).
-        if next == 0 {
-            return n;
-        }
-        fp = next;
     }
 }
 
