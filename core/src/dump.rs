@@ -11,9 +11,13 @@ use crate::trace::Backtrace;
 /// Lists every fiber of the calling thread's runtime: id, name, state, what a parked fiber
 /// waits for and since when, where it was spawned, and its backtrace.
 ///
-/// Suspended fibers are read without running any of their code (see `Backtrace`). The dump
-/// is taken on the calling fiber, which appears in it as running. Called outside a runtime,
-/// it returns an empty dump.
+/// Suspended fibers are read without running any of their code: the scheduler switches into
+/// each one at its park point, where spindle's own code walks the stack and switches straight
+/// back. The dump is taken on the calling fiber, which appears in it as running, and holds the
+/// thread meanwhile: the first dump of a process reads the debug info to name the frames
+/// (about a second for a large debug build, and the stall detector may report it), later ones
+/// take about 20 µs per fiber (`examples/dump_many.rs`). In a thread-per-core runtime it lists
+/// the calling thread's scheduler only. Called outside a runtime, it returns an empty dump.
 ///
 /// # Examples
 ///
