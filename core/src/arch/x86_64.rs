@@ -258,8 +258,11 @@ pub(crate) fn walk_interrupted(
     if out.is_empty() {
         return 0;
     }
+    // Nothing here may panic (it runs in a signal handler): every sum of a stack word and an
+    // offset wraps, and `read` rejects what falls outside the stack.
     let read = |addr: usize| -> Option<usize> {
-        (addr.is_multiple_of(8) && stack.start <= addr && addr + 8 <= stack.end).then(|| {
+        let inside = stack.start <= addr && addr < stack.end && stack.end - addr >= 8;
+        (addr.is_multiple_of(8) && inside).then(|| {
             // SAFETY: `addr` is 8-aligned and within the mapped stack range.
             unsafe { (addr as *const usize).read_volatile() }
         })
@@ -278,8 +281,8 @@ pub(crate) fn walk_interrupted(
     // first frame), and `[at + 8]` a return address. Checked two links deep when scanning, so
     // a stray pair of words is not taken for one.
     let record = |at: usize| -> Option<(usize, usize)> {
-        let (next, ret) = (read(at)?, read(at + 8)?);
-        let next_ok = next == 0 || (next > at && read(next + 8).is_some());
+        let (next, ret) = (read(at)?, read(at.wrapping_add(8))?);
+        let next_ok = next == 0 || (next > at && read(next.wrapping_add(8)).is_some());
         (next_ok && is_return_address(ret)).then_some((next, ret))
     };
     let deep_record =
@@ -288,7 +291,9 @@ pub(crate) fn walk_interrupted(
     // the scan goes on until a word that starts a chain of two records. Then follow the
     // chain; where it breaks (a caller built without frame pointers that used `rbp` for data
     // in between), scan again from just above the last good record.
-    let mut at = regs.sp.next_multiple_of(8);
+    let Some(mut at) = regs.sp.checked_next_multiple_of(8) else {
+        return n;
+    };
     let mut hint = (regs.fp >= regs.sp && record(regs.fp).is_some()).then_some(regs.fp);
     loop {
         let mut found = hint.take();
@@ -312,7 +317,7 @@ pub(crate) fn walk_interrupted(
             if !push(ret, &mut n) || next == 0 {
                 return n;
             }
-            at = fp + 16;
+            at = fp.wrapping_add(16);
             fp = next;
         }
     }
@@ -336,6 +341,32 @@ fn after_call(ret: usize) -> bool {
 mod tests {
     use crate::fiber;
     use std::arch::asm;
+
+    /// Regression: a stack word near `usize::MAX` taken for a frame pointer overflowed
+    /// `next + 8` and panicked inside the stall detector's signal handler.
+    #[test]
+    fn the_stack_walk_survives_any_stack_contents() {
+        let words: Vec<usize> = vec![
+            usize::MAX - 4,
+            usize::MAX,
+            usize::MAX - 8,
+            0,
+            1,
+            usize::MAX - 15,
+            7,
+            usize::MAX,
+        ];
+        let range = words.as_ptr() as usize..words.as_ptr() as usize + 8 * words.len();
+        let mut out = [0usize; 16];
+        for fp in [0, usize::MAX, usize::MAX - 7, range.start, range.start + 8] {
+            for sp in [range.start, usize::MAX - 3, usize::MAX] {
+                let regs = super::Interrupted { pc: 1, sp, fp };
+                let n = super::walk_interrupted(regs, range.clone(), &|_, _| false, &mut out);
+                // No word is code, so only the interrupted pc is reported.
+                assert_eq!(n, 1);
+            }
+        }
+    }
 
     extern "C" fn yield_from_asm() {
         fiber::yield_now();
