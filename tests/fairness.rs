@@ -210,3 +210,45 @@ fn a_streaming_fiber_is_unwound_at_shutdown() {
     });
     assert!(dropped, "the streaming fiber's destructors did not run");
 }
+
+/// Timers are checked by elapsed time, not only every `poll_interval` switches: with a
+/// switch count that would take 100 s to reach, a 1 ms ticker next to two fibers that
+/// compute 100 µs between yields still ticks. Before, it could not tick until they finished.
+#[test]
+fn timers_fire_by_elapsed_time_not_only_by_switch_count() {
+    let (ticks, worst) = on_thread(|| {
+        let rt = spindle::Runtime::builder()
+            .poll_interval(1_000_000)
+            .build()
+            .unwrap();
+        rt.run(|| {
+            let ticker = LatenessTicker::start();
+            fiber::sleep(Duration::from_millis(3));
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    fiber::spawn(|| {
+                        let end = Instant::now() + Duration::from_millis(300);
+                        while Instant::now() < end {
+                            let slice = Instant::now() + Duration::from_micros(100);
+                            while Instant::now() < slice {
+                                std::hint::spin_loop();
+                            }
+                            fiber::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            let before = ticker.ticks.get();
+            for w in workers {
+                w.join().unwrap();
+            }
+            let during = ticker.ticks.get() - before;
+            let (_, worst) = ticker.stop();
+            (during, worst)
+        })
+    });
+    assert!(
+        ticks >= 30,
+        "only {ticks} ticks in 300 ms of yielding fibers (worst lateness {worst:?})"
+    );
+}

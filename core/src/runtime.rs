@@ -206,6 +206,13 @@ impl Builder {
     ///
     /// A watchdog thread samples each runtime's switch counter a few times per threshold, so
     /// a stall is reported between `threshold` and about 1.25 × `threshold` after it began.
+    /// It samples only while some runtime may be running a fiber: once every runtime has
+    /// slept in its poller for a threshold's worth of samples, it sleeps until one wakes.
+    ///
+    /// Only the fiber's own time counts: time its thread spent waiting for a CPU (the OS ran
+    /// other threads) or stopped (`SIGSTOP`) is measured, from the thread's CPU clock and
+    /// scheduler statistics, and left out; a report gives the thread's CPU time, the time left
+    /// out, and whether the fiber computed or blocked ([`StallReport`]).
     /// Reports go to the hook set with [`on_stall`](Builder::on_stall) (default: stderr, at
     /// most 20 a second) and are counted in [`Stats::stalls`](crate::Stats::stalls).
     pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Builder {

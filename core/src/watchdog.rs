@@ -563,7 +563,11 @@ impl Watchdog {
         // When the last timed wait should have ended, how long it was, and the watchdog's
         // own run delay before it.
         let mut expected: Option<(Instant, Duration, Option<Duration>)> = None;
-        let own = ThreadClocks::of_this_thread();
+        // Only the watchdog's own run delay is needed.
+        let own = ThreadClocks {
+            cpu: None,
+            ..ThreadClocks::of_this_thread()
+        };
         let mut idle_samples = 0u32;
         loop {
             let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);

@@ -17,11 +17,11 @@
 //! A turn is recognised by the scheduler's switch counter, so the switch path itself does
 //! nothing for the budget: the counter changes, and the next operation starts a fresh count.
 //!
-//! A spent budget yields only if that lets someone else run. With another fiber runnable,
-//! the fiber yields to the back of the run queue. With none, it first takes remote wake-ups,
-//! polls the reactor with a zero timeout and fires due timers, right on its own stack: if
-//! that wakes anyone, they queue ahead of it and it yields; if not, it goes on with a fresh
-//! budget, having paid one `epoll_wait` per spent budget and no switch. That counts as a
+//! A spent budget yields only if that lets someone else run. The fiber first takes remote
+//! wake-ups, polls the reactor with a zero timeout and fires due timers, right on its own
+//! stack, so that whoever they wake queues ahead of it. Then, if any fiber is runnable, it
+//! yields to the back of the run queue; if none is, it goes on with a fresh budget, having
+//! paid one `epoll_wait` per spent budget and no switch. That counts as a
 //! switch to itself (the switch counter moves), so the stall detector does not report a
 //! fiber that keeps offering its thread when nobody else wants it.
 //!
@@ -120,17 +120,17 @@ impl Scheduler {
         if !spent {
             return;
         }
+        // See whether the reactor, a timer or another thread makes someone runnable, without
+        // blocking: those it wakes queue ahead of us. (One `epoll_wait` per spent budget, and
+        // a connection that became readable waits for the fibers already queued, not for the
+        // next checkpoint.)
+        self.poll_without_blocking();
         if self.run_queue.len() == 0 {
-            // Nobody is runnable: see whether the reactor, a timer or another thread makes
-            // someone runnable, without blocking. Those it wakes queue ahead of us.
-            self.poll_without_blocking();
-            if self.run_queue.len() == 0 {
-                // Yielding would only switch back to us. Count it as a switch to ourselves:
-                // the next turn starts here, and the stall detector sees a fiber that offered
-                // its thread (nobody was waiting for it), not one that holds it.
-                self.publish_current(self.current.get());
-                return;
-            }
+            // Yielding would only switch back to us. Count it as a switch to ourselves: the
+            // next turn starts here, and the stall detector sees a fiber that offered its
+            // thread (nobody was waiting for it), not one that holds it.
+            self.publish_current(self.current.get());
+            return;
         }
         self.counters
             .budget_yields
