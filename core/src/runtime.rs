@@ -309,6 +309,14 @@ impl Builder {
     /// which std retries in `sleep`, `read_exact` and `write_all` but a plain `read` passes
     /// on. If the program already handles that signal, spindle leaves it alone and reports
     /// stalls without backtraces.
+    ///
+    /// rustc omits frame pointers by default on x86_64 Linux, in debug builds too, so the
+    /// walk mostly *scans* the stack for return addresses (words pointing right after a
+    /// `call` instruction): the innermost frames and the program's are found, but a scanned
+    /// backtrace may also show a stale frame (a return address left in an unused stack slot)
+    /// and miss a tail call. Building with `RUSTFLAGS="-C force-frame-pointers=yes"` makes the
+    /// walk follow the frame chain instead. Deadlock reports and [`dump`](crate::dump()) do
+    /// not have this limit: they unwind suspended fibers with the unwind tables.
     pub fn stall_backtraces(mut self, on: bool) -> Builder {
         self.config.stall_backtraces = on;
         self
