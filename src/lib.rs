@@ -94,8 +94,8 @@
 
 #[doc(inline)]
 pub use spindle_core::{
-    Runtime, StallCause, StallPhase, StallReport, Stats, fiber, fiber_local, run, runtime, stats,
-    unblock,
+    Backtrace, Dump, Frame, Runtime, StallCause, StallPhase, StallReport, Stats, dump, fiber,
+    fiber_local, run, runtime, stats, unblock,
 };
 
 #[doc(inline)]

@@ -17,11 +17,14 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
+use std::os::fd::RawFd;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::reactor::Interest;
 
 pub use crate::join::JoinHandle;
 use crate::join::{self, FiberRef};
@@ -70,15 +73,30 @@ impl fmt::Debug for FiberId {
     }
 }
 
-/// What a parked fiber waits for, as the deadlock report names it.
+/// What a parked fiber waits for, as the deadlock report and the dump name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wait {
     Nothing,
     Park,
-    Sleep,
+    /// A sleep until this deadline.
+    Sleep(Instant),
     Join(FiberId),
-    Io,
+    /// Readiness of a file descriptor.
+    Io(RawFd, Interest),
     On(&'static str, usize),
+}
+
+impl Wait {
+    /// Describes the wait, with the time left of a sleep as of `now`.
+    pub(crate) fn describe(self, now: Instant) -> String {
+        match self {
+            Wait::Sleep(deadline) => format!(
+                "a timer (sleep, {:.1?} left)",
+                deadline.saturating_duration_since(now)
+            ),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Wait {
@@ -86,9 +104,9 @@ impl fmt::Display for Wait {
         match *self {
             Wait::Nothing => f.write_str("nothing (runnable)"),
             Wait::Park => f.write_str("fiber::park (an unpark by handle)"),
-            Wait::Sleep => f.write_str("a timer"),
+            Wait::Sleep(_) => f.write_str("a timer"),
             Wait::Join(id) => write!(f, "join of fiber {}", id.as_u64()),
-            Wait::Io => f.write_str("a file descriptor"),
+            Wait::Io(fd, interest) => write!(f, "fd {fd} becoming {interest:?}"),
             Wait::On(what, addr) => write!(f, "{what} at {addr:#x}"),
         }
     }
@@ -192,6 +210,10 @@ pub(crate) struct LocalState {
     pub(crate) timer: Cell<Option<TimerKey>>,
     /// What the fiber waits for while parked, for the deadlock report.
     pub(crate) wait: Cell<Wait>,
+    /// When it parked, by the scheduler's coarse clock (see `Scheduler::clock`).
+    pub(crate) parked_at: Cell<Option<Instant>>,
+    /// Whether it has started running (its stack holds more than `init_stack`'s frame).
+    pub(crate) started: Cell<bool>,
     /// The next fiber in the run queue.
     pub(crate) next_runnable: Cell<*const FiberShared>,
     /// Index in the scheduler's table of fibers.
@@ -247,6 +269,8 @@ impl FiberShared {
                 stack_size: Cell::new(0),
                 timer: Cell::new(None),
                 wait: Cell::new(Wait::Nothing),
+                parked_at: Cell::new(None),
+                started: Cell::new(false),
                 next_runnable: Cell::new(std::ptr::null()),
                 slot: Cell::new(usize::MAX),
                 locals: RefCell::new(Vec::new()),
@@ -666,7 +690,7 @@ pub fn sleep_until(deadline: Instant) {
             if Instant::now() >= deadline {
                 return;
             }
-            sched.note_wait(Wait::Sleep);
+            sched.note_wait(Wait::Sleep(deadline));
             sched.park(Some(deadline));
             sched.check_cancelled();
         },

@@ -12,9 +12,13 @@
 
 mod arch;
 mod blocking;
+pub mod dump;
+mod dump_signal;
+mod events;
 pub mod fiber;
 mod join;
 mod local;
+mod panic_hook;
 pub mod reactor;
 pub mod runtime;
 mod scheduler;
@@ -22,15 +26,19 @@ mod scope;
 mod shim;
 mod slab;
 mod stack;
+mod stall_trace;
 mod stats;
 mod sys;
 mod thread_per_core;
 mod timer;
+mod trace;
 mod watchdog;
 
 pub use blocking::unblock;
+pub use dump::{Dump, dump};
 pub use runtime::{Runtime, run};
 pub use stats::{Stats, stats};
+pub use trace::{Backtrace, Frame};
 pub use watchdog::{StallCause, StallPhase, StallReport};
 
 /// Re-exported in [`fiber`] as `fiber::LocalKey`.

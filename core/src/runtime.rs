@@ -44,6 +44,9 @@ pub(crate) struct Config {
     pub(crate) unwind_at_shutdown: bool,
     pub(crate) threads: Option<usize>,
     pub(crate) pin_to_cores: bool,
+    pub(crate) name_panics: bool,
+    pub(crate) stall_backtraces: bool,
+    pub(crate) dump_signal: Option<libc::c_int>,
 }
 
 impl fmt::Debug for Config {
@@ -62,6 +65,9 @@ impl fmt::Debug for Config {
             .field("unwind_at_shutdown", &self.unwind_at_shutdown)
             .field("threads", &self.threads)
             .field("pin_to_cores", &self.pin_to_cores)
+            .field("name_panics", &self.name_panics)
+            .field("stall_backtraces", &self.stall_backtraces)
+            .field("dump_signal", &self.dump_signal)
             .finish()
     }
 }
@@ -82,6 +88,9 @@ impl Default for Config {
             unwind_at_shutdown: !cfg!(panic = "abort"),
             threads: None,
             pin_to_cores: false,
+            name_panics: true,
+            stall_backtraces: true,
+            dump_signal: None,
         }
     }
 }
@@ -286,12 +295,70 @@ impl Builder {
         self
     }
 
+    /// Whether a stall report carries the stalled fiber's backtrace
+    /// ([`StallReport::backtrace`]): where it blocks or computes, down to the blocking call.
+    /// Default: on.
+    ///
+    /// When the watchdog first reports a stall, it sends a real-time signal (`SIGRTMIN + 7`)
+    /// to the stalled thread; the handler walks the fiber's stack (frame pointers where there
+    /// are some, else a scan for return addresses) into a preallocated buffer, and the
+    /// watchdog symbolises it. This costs nothing until a stall is reported, then a few
+    /// microseconds of the stalled thread. The handler restarts interrupted system calls
+    /// (`SA_RESTART`), but the kernel never restarts some (`poll`, `epoll_wait`,
+    /// `nanosleep`, socket calls with a timeout): those return `EINTR` to the stalled code,
+    /// which std retries in `sleep`, `read_exact` and `write_all` but a plain `read` passes
+    /// on. If the program already handles that signal, spindle leaves it alone and reports
+    /// stalls without backtraces.
+    ///
+    /// rustc omits frame pointers by default on x86_64 Linux, in debug builds too, so the
+    /// walk mostly *scans* the stack for return addresses (words pointing right after a
+    /// `call` instruction): the innermost frames and the program's are found, but a scanned
+    /// backtrace may also show a stale frame (a return address left in an unused stack slot)
+    /// and miss a tail call. Building with `RUSTFLAGS="-C force-frame-pointers=yes"` makes the
+    /// walk follow the frame chain instead. Deadlock reports and [`dump`](crate::dump()) do
+    /// not have this limit: they unwind suspended fibers with the unwind tables.
+    pub fn stall_backtraces(mut self, on: bool) -> Builder {
+        self.config.stall_backtraces = on;
+        self
+    }
+
+    /// Whether a panic in a fiber is reported as `fiber 'name' (id) panicked at …` rather
+    /// than std's `thread 'main' panicked at …`. Default: on.
+    ///
+    /// spindle's panic hook, chained in front of the one in place when the first runtime of
+    /// the process starts, prints the fiber-named message (with a backtrace when
+    /// `RUST_BACKTRACE` asks for one, like std) only if that hook is std's default. A hook the
+    /// program installed before is always called and prints what it likes; one installed
+    /// after replaces spindle's. Panics off fibers always go to the previous hook.
+    pub fn name_panics(mut self, name: bool) -> Builder {
+        self.config.name_panics = name;
+        self
+    }
+
+    /// Prints [`spindle::dump()`](crate::dump())'s list of every fiber of this runtime to
+    /// stderr each time the process receives `signal` (for example `libc::SIGQUIT`, as Go
+    /// does, or `SIGUSR1`). Off by default.
+    ///
+    /// A dedicated thread receives the signal and asks each runtime watching it for a dump;
+    /// the runtime takes it on its own thread, between fibers, so a runtime whose thread is
+    /// stalled prints when the stall ends. The handler replaces the signal's previous
+    /// disposition for the whole process, for good, and restarts interrupted system calls
+    /// (`SA_RESTART`).
+    ///
+    /// [`build`](Builder::build) refuses signals that cannot be caught or that report faults
+    /// (`SIGKILL`, `SIGSTOP`, `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`).
+    pub fn dump_on_signal(mut self, signal: std::ffi::c_int) -> Builder {
+        self.config.dump_signal = Some(signal);
+        self
+    }
+
     /// Checks the settings and makes the runtime.
     ///
     /// # Errors
     ///
     /// `InvalidInput` when a setting is out of range: a zero `poll_interval`, a zero
-    /// `budget`, a zero stall threshold, or a blocking pool of zero threads.
+    /// `budget`, a zero stall threshold, a blocking pool of zero threads, or a
+    /// `dump_on_signal` signal that cannot be used.
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
         let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned()));
@@ -310,6 +377,10 @@ impl Builder {
             return invalid(
                 "spindle::runtime::Builder::stall_threshold must be above zero (None turns it off)",
             );
+        }
+        if let Some(signal) = config.dump_signal {
+            crate::dump_signal::check(signal)
+                .map_err(|msg| io::Error::new(io::ErrorKind::InvalidInput, msg))?;
         }
         if let Some((threads, keep_alive)) = config.blocking {
             if threads == 0 {

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use crate::fiber::{FiberId, FiberShared};
 use crate::scheduler::SchedShared;
 use crate::sys;
+use crate::trace::{Backtrace, RawTrace, Symbolizer};
 
 /// Times the watchdog thread woke up (from a timed sample wait or a park), in the process.
 static WAKEUPS: AtomicU64 = AtomicU64::new(0);
@@ -204,6 +205,13 @@ pub struct StallReport {
     pub preempted: Duration,
     /// Whether the fiber computed or blocked.
     pub cause: StallCause,
+    /// Where the fiber was when the stall was first reported: its stack, innermost frame
+    /// first, read by a signal to its thread (see
+    /// [`Builder::stall_backtraces`](crate::runtime::Builder::stall_backtraces)). `None` in
+    /// the report of a stall's end, when turned off, or when the stack could not be read.
+    pub backtrace: Option<Backtrace>,
+    /// The addresses behind `backtrace`, until the reporter thread symbolises them.
+    raw: Option<RawTrace>,
 }
 
 impl StallReport {
@@ -251,9 +259,13 @@ impl fmt::Display for StallReport {
                 f,
                 "spindle: stall: fiber '{name}' ({}) spawned at {} has held its thread for \
                  {ms:.1} ms{split} without yielding; every other fiber on the thread is \
-                 waiting ({hint})",
+                 waiting ({hint}){}",
                 self.fiber.as_u64(),
-                self.spawned_at
+                self.spawned_at,
+                match &self.backtrace {
+                    Some(backtrace) => format!("; it is at:\n{backtrace}"),
+                    None => String::new(),
+                }
             ),
             StallPhase::Ended => write!(
                 f,
@@ -367,6 +379,8 @@ struct Watched {
     last_sample: (Instant, Option<Duration>),
     /// The stall being reported, if any.
     reported: Option<StallReport>,
+    /// The scheduler's thread, when stall reports carry backtraces (see `stall_trace`).
+    thread: Option<libc::pthread_t>,
 }
 
 struct Watchdog {
@@ -390,7 +404,12 @@ fn watchdog() -> &'static Watchdog {
 }
 
 /// Starts watching a scheduler; the returned guard stops it.
-pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHook) -> WatchGuard {
+pub(crate) fn watch(
+    sched: Arc<SchedShared>,
+    threshold: Duration,
+    hook: StallHook,
+    backtraces: bool,
+) -> WatchGuard {
     register_membarrier();
     let dog = watchdog();
     let epoch = sched.monitor().epoch.load(Ordering::Relaxed);
@@ -411,6 +430,9 @@ pub(crate) fn watch(sched: Arc<SchedShared>, threshold: Duration, hook: StallHoo
             waiting: Duration::ZERO,
             last_sample: (Instant::now(), None),
             reported: None,
+            // `watch` runs on the scheduler's own thread.
+            thread: (backtraces && crate::stall_trace::install())
+                .then(crate::stall_trace::this_thread),
         });
     dog.changed.notify_one();
     WatchGuard { sched_id }
@@ -433,9 +455,105 @@ impl Drop for WatchGuard {
         };
         let mut w = watched.swap_remove(pos);
         drop(watched);
-        if let Some(report) = w.reported.take() {
-            let report = w.ended(report, Instant::now());
-            (w.hook)(&report);
+        let last = match w.reported.take() {
+            Some(report) => {
+                let report = w.ended(report, Instant::now());
+                reporter().send(w.hook.clone(), report)
+            }
+            None => reporter().sent(),
+        };
+        // Every report of this runtime's stalls reaches its hook before `run` returns.
+        reporter().wait(last);
+    }
+}
+
+/// Delivers stall reports to their hooks, in order, on a thread of its own, so that the
+/// watchdog keeps sampling meanwhile: a report's backtrace is symbolised first, and reading
+/// debug info takes long the first time (about a second for a large debug build).
+struct Reporter {
+    queue: Mutex<ReportQueue>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct ReportQueue {
+    pending: std::collections::VecDeque<(StallHook, StallReport)>,
+    /// Reports queued so far.
+    sent: u64,
+    /// Reports delivered so far.
+    done: u64,
+}
+
+fn reporter() -> &'static Reporter {
+    static REPORTER: OnceLock<&'static Reporter> = OnceLock::new();
+    REPORTER.get_or_init(|| {
+        let reporter: &'static Reporter = Box::leak(Box::new(Reporter {
+            queue: Mutex::default(),
+            changed: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("spindle-stall-report".into())
+            .spawn(move || reporter.run())
+            .expect("spindle: cannot start the stall-report thread");
+        reporter
+    })
+}
+
+impl Reporter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReportQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `report` for `hook`; returns its number, for [`wait`](Self::wait).
+    fn send(&self, hook: StallHook, report: StallReport) -> u64 {
+        let mut queue = self.lock();
+        queue.pending.push_back((hook, report));
+        queue.sent += 1;
+        self.changed.notify_all();
+        queue.sent
+    }
+
+    /// The number of the last report queued.
+    fn sent(&self) -> u64 {
+        self.lock().sent
+    }
+
+    /// Waits until report number `seq` and those before it have been delivered.
+    fn wait(&self, seq: u64) {
+        let mut queue = self.lock();
+        while queue.done < seq {
+            queue = self
+                .changed
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn run(&self) {
+        loop {
+            let (hook, mut report) = {
+                let mut queue = self.lock();
+                loop {
+                    match queue.pending.pop_front() {
+                        Some(next) => break next,
+                        None => {
+                            queue = self
+                                .changed
+                                .wait(queue)
+                                .unwrap_or_else(PoisonError::into_inner)
+                        }
+                    }
+                }
+            };
+            if let Some(raw) = report.raw.take() {
+                report.backtrace = Some(Symbolizer::new().resolve(&raw));
+            }
+            crate::events::stall(&report);
+            // A panicking hook loses its report, not the reports after it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&report)));
+            let mut queue = self.lock();
+            queue.done += 1;
+            self.changed.notify_all();
         }
     }
 }
@@ -486,7 +604,7 @@ impl Watchdog {
                 // Hooks run without the lock: they may be slow (stderr) or start runtimes.
                 drop(watched);
                 for (hook, report) in reports.drain(..) {
-                    hook(&report);
+                    reporter().send(hook, report);
                 }
                 watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
             }
@@ -552,7 +670,12 @@ impl Watched {
         if held_for.saturating_sub(preempted) < self.threshold {
             return None;
         }
-        let report = self.describe_current(held_for, cpu_time, preempted)?;
+        let mut report = self.describe_current(held_for, cpu_time, preempted)?;
+        if let Some(thread) = self.thread {
+            // The watchdog's lock is held, so the thread cannot stop being watched and exit.
+            // Symbolised by the reporter thread, off the watchdog's path.
+            report.raw = crate::stall_trace::capture(thread, self.last_epoch);
+        }
         monitor.stalls.fetch_add(1, Ordering::Relaxed);
         self.reported = Some(report.clone());
         Some(report)
@@ -589,6 +712,8 @@ impl Watched {
         let (cpu_time, preempted) = self.usage_since_change();
         report.held_for = now.duration_since(self.last_change);
         report.phase = StallPhase::Ended;
+        report.backtrace = None;
+        report.raw = None;
         report.cpu_time = cpu_time.or(report.cpu_time);
         report.preempted = preempted.max(report.preempted);
         report
@@ -626,6 +751,8 @@ impl Watched {
                 cpu_time,
                 preempted,
                 cause: cause(self.clocks.state(), held_for, cpu_time, preempted),
+                backtrace: None,
+                raw: None,
             }
         });
         monitor

@@ -157,7 +157,10 @@ pub(crate) fn legend(short: bool) -> String {
 pub(crate) fn sample_reports(runs: &[Run]) -> String {
     let mut out = String::new();
     if let Some(stall) = runs.iter().find_map(|r| r.first_stall.as_deref()) {
-        out += &format!("A stall report (std::thread::sleep row):\n  {stall}\n");
+        out += "A stall report, with the stalled fiber's backtrace (std::thread::sleep row):\n";
+        for l in stall.lines() {
+            out += &format!("  {l}\n");
+        }
     }
     if let Some(report) = runs.iter().find_map(|r| r.deadlock.as_deref()) {
         out += "The deadlock report (spindle Mutex lock-order row):\n";

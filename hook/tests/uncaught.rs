@@ -64,19 +64,28 @@ fn calls_the_hook_cannot_catch_stall_the_thread_and_are_reported() {
         fiber::Builder::new()
             .name("raw-syscall".into())
             .spawn(|| {
-                let ts = libc::timespec {
+                let mut ts = libc::timespec {
                     tv_sec: 0,
                     tv_nsec: HOLD.as_nanos() as i64,
                 };
-                // SAFETY: `ts` is a valid timespec; the remainder pointer may be null.
-                let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_nanosleep,
-                        &ts,
-                        std::ptr::null_mut::<libc::timespec>(),
-                    )
-                };
-                assert_eq!(r, 0);
+                // The stall detector's backtrace signal interrupts the sleep (nanosleep is
+                // never restarted): sleep what remains, as std's sleep does.
+                loop {
+                    let mut rem = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    };
+                    // SAFETY: `ts` and `rem` are valid timespecs.
+                    let r = unsafe { libc::syscall(libc::SYS_nanosleep, &ts, &mut rem) };
+                    if r == 0 {
+                        break;
+                    }
+                    assert_eq!(
+                        std::io::Error::last_os_error().raw_os_error(),
+                        Some(libc::EINTR)
+                    );
+                    ts = rem;
+                }
             })
             .unwrap()
             .join()

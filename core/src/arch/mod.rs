@@ -13,6 +13,9 @@
 //! - `unsafe fn valgrind_client_request(default: usize, args: &[usize; 6]) -> usize`: valgrind's
 //!   client-request instruction sequence for this arch (a no-op returning `default` when not
 //!   running under valgrind); `stack::valgrind` builds its requests on it.
+//! - `Interrupted`, `unsafe fn interrupted(ucontext) -> Interrupted` and
+//!   `fn walk_interrupted(..)`: the registers of a context a signal interrupted, and an
+//!   async-signal-safe walk of its stack (for the stall detector's backtraces).
 //!
 //! Nothing outside this module contains `asm!`.
 
@@ -23,7 +26,9 @@ pub(crate) type EntryFn = unsafe extern "C" fn(arg: *mut u8) -> !;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use x86_64::{STACK_ALIGN, init_stack, switch, valgrind_client_request};
+pub(crate) use x86_64::{
+    STACK_ALIGN, init_stack, interrupted, switch, valgrind_client_request, walk_interrupted,
+};
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!(

@@ -258,10 +258,166 @@ pub(crate) unsafe fn valgrind_client_request(default: usize, args: &[usize; 6]) 
     answer
 }
 
+/// Where an interrupted context was: the registers a stack walk starts from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interrupted {
+    /// The interrupted instruction.
+    pub(crate) pc: usize,
+    /// The stack pointer.
+    pub(crate) sp: usize,
+    /// The frame pointer (`rbp`), which may hold anything in code built without frame
+    /// pointers.
+    pub(crate) fp: usize,
+}
+
+/// Reads the registers of the context a signal interrupted. Async-signal-safe.
+///
+/// # Safety
+///
+/// `ctx` must be the third argument the kernel passed to an `SA_SIGINFO` handler.
+pub(crate) unsafe fn interrupted(ctx: *const libc::c_void) -> Interrupted {
+    // SAFETY: the caller passes the kernel's `ucontext_t`, valid during the handler.
+    let gregs = unsafe { &(*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    let reg = |r: libc::c_int| gregs[r as usize] as usize;
+    Interrupted {
+        pc: reg(libc::REG_RIP),
+        sp: reg(libc::REG_RSP),
+        fp: reg(libc::REG_RBP),
+    }
+}
+
+/// Walks an interrupted stack into `out`, innermost first, and returns how many addresses it
+/// wrote. Async-signal-safe: no allocation, no locks, and memory is read only inside `stack`
+/// (the stack's mapped range) or inside ranges for which `is_code` says true.
+///
+/// `out[0]` is the interrupted instruction. Then, where frame pointers are kept (spindle's
+/// and most debug builds), the walk follows the `rbp` chain: `[rbp]` is the caller's `rbp`,
+/// `[rbp + 8]` the return address. Below the first frame record (the functions that were
+/// running, such as libc's and std's, are often built without frame pointers, and may even
+/// use `rbp` for data), it *scans* the stack for words that are return addresses — they point
+/// into code right after a `call` instruction — until it reaches the record `rbp` points to,
+/// or, if `rbp` does not point to one, until a word that starts a chain of two records. A
+/// scan can pick up a stale return address left in an uninitialised slot; the chain cannot.
+/// The walk ends at a record whose caller link is 0 (a fiber's first frame), at the top of
+/// the stack, or when `out` is full.
+pub(crate) fn walk_interrupted(
+    regs: Interrupted,
+    stack: std::ops::Range<usize>,
+    is_code: &dyn Fn(usize, usize) -> bool,
+    out: &mut [usize],
+) -> usize {
+    if out.is_empty() {
+        return 0;
+    }
+    // Nothing here may panic (it runs in a signal handler): every sum of a stack word and an
+    // offset wraps, and `read` rejects what falls outside the stack.
+    let read = |addr: usize| -> Option<usize> {
+        let inside = stack.start <= addr && addr < stack.end && stack.end - addr >= 8;
+        (addr.is_multiple_of(8) && inside).then(|| {
+            // SAFETY: `addr` is 8-aligned and within the mapped stack range.
+            unsafe { (addr as *const usize).read_volatile() }
+        })
+    };
+    let is_return_address = |addr: usize| addr > 7 && is_code(addr - 7, addr) && after_call(addr);
+    let mut n = 0;
+    let mut push = |addr: usize, n: &mut usize| {
+        if *n < out.len() {
+            out[*n] = addr;
+            *n += 1;
+        }
+        *n < out.len()
+    };
+    push(regs.pc, &mut n);
+    // A frame record: `[at]` is the caller's record, higher on the stack (or 0 at a fiber's
+    // first frame), and `[at + 8]` a return address. Checked two links deep when scanning, so
+    // a stray pair of words is not taken for one.
+    let record = |at: usize| -> Option<(usize, usize)> {
+        let (next, ret) = (read(at)?, read(at.wrapping_add(8))?);
+        let next_ok = next == 0 || (next > at && read(next.wrapping_add(8)).is_some());
+        (next_ok && is_return_address(ret)).then_some((next, ret))
+    };
+    let deep_record =
+        |at: usize| record(at).filter(|&(next, _)| next == 0 || record(next).is_some());
+    // Below the first frame record: scan. If `rbp` holds one, it bounds the scan; otherwise
+    // the scan goes on until a word that starts a chain of two records. Then follow the
+    // chain; where it breaks (a caller built without frame pointers that used `rbp` for data
+    // in between), scan again from just above the last good record.
+    let Some(mut at) = regs.sp.checked_next_multiple_of(8) else {
+        return n;
+    };
+    let mut hint = (regs.fp >= regs.sp && record(regs.fp).is_some()).then_some(regs.fp);
+    loop {
+        let mut found = hint.take();
+        while found.is_none_or(|fp| at < fp) && at < stack.end {
+            if found.is_none() && deep_record(at).is_some() {
+                found = Some(at);
+                break;
+            }
+            if let Some(word) = read(at)
+                && is_return_address(word)
+                && !push(word, &mut n)
+            {
+                return n;
+            }
+            at += 8;
+        }
+        let Some(mut fp) = found else {
+            return n;
+        };
+        while let Some((next, ret)) = record(fp) {
+            if !push(ret, &mut n) || next == 0 {
+                return n;
+            }
+            at = fp.wrapping_add(16);
+            fp = next;
+        }
+    }
+}
+
+/// Whether the bytes before `ret` end with a `call` instruction. The caller has checked that
+/// the 7 bytes before `ret` are code.
+fn after_call(ret: usize) -> bool {
+    // SAFETY: the caller checked that [ret - 7, ret) lies in mapped code.
+    let b = |back: usize| unsafe { ((ret - back) as *const u8).read_volatile() };
+    // call rel32: E8 xx xx xx xx.
+    if b(5) == 0xE8 {
+        return true;
+    }
+    // call r/m64: FF /2, with a ModRM (and maybe a SIB and a displacement) of 2 to 7 bytes
+    // in all, optionally after a REX prefix: the opcode's reg field is 2.
+    (2..=7).any(|len| b(len) == 0xFF && (b(len - 1) >> 3) & 7 == 2)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::fiber;
     use std::arch::asm;
+
+    /// Regression: a stack word near `usize::MAX` taken for a frame pointer overflowed
+    /// `next + 8` and panicked inside the stall detector's signal handler.
+    #[test]
+    fn the_stack_walk_survives_any_stack_contents() {
+        let words: Vec<usize> = vec![
+            usize::MAX - 4,
+            usize::MAX,
+            usize::MAX - 8,
+            0,
+            1,
+            usize::MAX - 15,
+            7,
+            usize::MAX,
+        ];
+        let range = words.as_ptr() as usize..words.as_ptr() as usize + 8 * words.len();
+        let mut out = [0usize; 16];
+        for fp in [0, usize::MAX, usize::MAX - 7, range.start, range.start + 8] {
+            for sp in [range.start, usize::MAX - 3, usize::MAX] {
+                let regs = super::Interrupted { pc: 1, sp, fp };
+                let n = super::walk_interrupted(regs, range.clone(), &|_, _| false, &mut out);
+                // No word is code, so only the interrupted pc is reported.
+                assert_eq!(n, 1);
+            }
+        }
+    }
 
     extern "C" fn yield_from_asm() {
         fiber::yield_now();

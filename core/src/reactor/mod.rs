@@ -182,9 +182,9 @@ impl Registration {
             Claim::Owned(token) => {
                 self.waiters.fetch_add(1, Ordering::Relaxed);
                 let _waiting = WaiterGuard(&self.waiters);
-                sched.wait_io(token, interest, deadline)
+                sched.wait_io(token, fd.as_raw_fd(), interest, deadline)
             }
-            Claim::Guest => guest_wait(sched, deadline),
+            Claim::Guest => guest_wait(sched, fd.as_raw_fd(), interest, deadline),
         }
     }
 
@@ -249,9 +249,14 @@ impl Drop for WaiterGuard<'_> {
 }
 
 /// A guest's wait (see [`Registration`]): sleeps [`GUEST_POLL`], or until `deadline`.
-fn guest_wait(sched: &Scheduler, deadline: Option<Instant>) -> io::Result<()> {
+fn guest_wait(
+    sched: &Scheduler,
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
     let tick = Instant::now() + GUEST_POLL;
-    sched.note_wait(crate::fiber::Wait::Io);
+    sched.note_wait(crate::fiber::Wait::Io(fd, interest));
     sched.park(Some(deadline.map_or(tick, |d| d.min(tick))));
     sched.check_cancelled();
     match deadline {

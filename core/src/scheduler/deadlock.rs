@@ -74,8 +74,9 @@ impl Scheduler {
             "spindle: deadlock: every fiber of this runtime is parked and nothing can wake one \
              (no runnable fiber, timer, I/O wait, unblock job, other thread or Fiber handle \
              held by user code). Parked fibers:{}",
-            self.list_fibers()
+            self.list_fibers_with_backtraces()
         );
+        crate::events::deadlock(self.id, self.fibers.borrow().len(), &report);
         *self.deadlock.borrow_mut() = Some(report);
         self.begin_shutdown();
     }

@@ -33,6 +33,7 @@
 //! [`SchedShared`]'s remote queue and, if the scheduler sleeps in the poller, wakes it.
 
 mod budget;
+mod capture;
 mod deadlock;
 mod run_queue;
 
@@ -122,6 +123,8 @@ pub(crate) struct SchedShared {
     pub(crate) exported_handles: AtomicUsize,
     /// Counters published for other threads (see `spindle::runtime::stats_of_each`).
     pub(crate) published: crate::stats::Published,
+    /// Set by `dump_on_signal`'s listener: print a dump at the next pass through the main loop.
+    dump_requested: AtomicBool,
 }
 
 impl SchedShared {
@@ -174,6 +177,12 @@ impl SchedShared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(token);
+        self.wake_for_remote();
+    }
+
+    /// Asks the scheduler to print its dump to stderr between fibers (`dump_on_signal`).
+    pub(crate) fn request_dump(&self) {
+        self.dump_requested.store(true, Ordering::Relaxed);
         self.wake_for_remote();
     }
 
@@ -232,6 +241,10 @@ pub(crate) struct Scheduler {
     /// Copy of `shared.id`, read on every state access.
     id: u32,
     pub(crate) counters: Counters,
+    /// Backtrace requests to suspended fibers (see `capture`).
+    tracer: capture::Tracer,
+    /// A coarse clock, read once per pass through the main loop: parks are stamped with it.
+    clock: Cell<Instant>,
 }
 
 impl Scheduler {
@@ -359,8 +372,13 @@ impl Scheduler {
         self.set_unwind(self.current_fiber().local(self), was);
     }
 
+    /// Whether this runtime names fibers in panic messages (see `crate::panic_hook`).
+    pub(crate) fn names_panics(&self) -> bool {
+        self.config.name_panics
+    }
+
     /// Marks the running fiber as panicking (called by spindle's panic hook).
-    fn note_panic(&self) {
+    pub(crate) fn note_panic(&self) {
         let local = self.current_fiber().local(self);
         if local.unwind.get() == Unwind::No {
             self.set_unwind(local, Unwind::Panic);
@@ -384,6 +402,7 @@ impl Scheduler {
             monitor: StallMonitor::default(),
             exported_handles: AtomicUsize::new(0),
             published: crate::stats::Published::default(),
+            dump_requested: AtomicBool::new(false),
         });
         Scheduler {
             id: shared.id,
@@ -410,6 +429,8 @@ impl Scheduler {
             member,
             deadlock: RefCell::new(None),
             counters: Counters::default(),
+            tracer: capture::Tracer::default(),
+            clock: Cell::new(Instant::now()),
         }
     }
 
@@ -442,6 +463,7 @@ impl Scheduler {
         local.slot.set(slot);
         self.run_queue.push(self, shared);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
+        crate::events::fiber_spawned(shared, self.id);
         Ok(())
     }
 
@@ -495,6 +517,7 @@ impl Scheduler {
                 .set(Some(self.timers.borrow_mut().insert(deadline, me)));
         }
         local.state.set(State::Parked);
+        local.parked_at.set(Some(self.clock.get()));
         self.counters.parks.set(self.counters.parks.get() + 1);
         self.switch_out(me);
         local.wait.set(crate::fiber::Wait::Nothing);
@@ -552,6 +575,8 @@ impl Scheduler {
                 };
             }
         }
+        // We may have been entered only to report our backtrace.
+        self.answer_trace_requests(local);
         // Whoever switched to us may have just finished.
         self.reclaim_finished();
     }
@@ -587,6 +612,7 @@ impl Scheduler {
     /// Ends the running fiber: marks it finished and leaves its stack for good.
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
+        crate::events::fiber_finished(me, self.id);
         me.local(self).state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
@@ -692,6 +718,9 @@ impl Scheduler {
             || !self.shared.has_remote.swap(false, Ordering::AcqRel)
         {
             return;
+        }
+        if self.shared.dump_requested.swap(false, Ordering::Relaxed) {
+            eprintln!("{}", self.dump());
         }
         let RemoteQueue { unparks, spawns } = {
             let mut queue = self
@@ -904,7 +933,7 @@ impl Scheduler {
                 "spindle: shutdown: {why}; abandoning {} fiber(s) (never resumed, what they \
                  own is leaked):{}",
                 left.len(),
-                self.list_fibers()
+                self.list_fibers_with_backtraces()
             );
         }
         self.run_queue.clear(self);
@@ -964,6 +993,7 @@ impl Scheduler {
             }
             self.drain_remote();
             self.poll_reactor();
+            self.clock.set(Instant::now());
             self.fire_timers();
             if let Some(next) = self.run_queue.pop(self) {
                 self.resume(next);
@@ -985,11 +1015,12 @@ impl Scheduler {
     pub(crate) fn wait_io(
         &self,
         token: usize,
+        fd: RawFd,
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         let me: *const FiberShared = self.current_fiber();
-        self.note_wait(crate::fiber::Wait::Io);
+        self.note_wait(crate::fiber::Wait::Io(fd, interest));
         self.reactor.borrow_mut().add_waiter(token, interest, me);
         let timed_out = self.park(deadline);
         self.reactor.borrow_mut().remove_waiter(token, me);
@@ -1059,24 +1090,6 @@ impl Scheduler {
                 true
             })
     }
-
-    /// Lists every fiber not yet finished: name, id, spawn location, what it waits on.
-    fn list_fibers(&self) -> String {
-        use std::fmt::Write;
-        let mut list = String::new();
-        for (_, fiber) in self.fibers.borrow().iter() {
-            let f = fiber.shared();
-            let _ = write!(
-                list,
-                "\n  fiber '{}' ({}) spawned at {}: waits on {}",
-                f.name().unwrap_or("<unnamed>"),
-                f.id.as_u64(),
-                f.spawned_at,
-                f.local(self).wait.get()
-            );
-        }
-        list
-    }
 }
 
 /// The stack `local`'s fiber runs on, for [`stack::switch`].
@@ -1113,7 +1126,9 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
     // once, here.
     let body = unsafe { arg.cast::<B>().read() };
-    let cancelled = sched.current_fiber().local(sched).cancelled.get();
+    let local = sched.current_fiber().local(sched);
+    local.started.set(true);
+    let cancelled = local.cancelled.get();
     // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.
     let abort = AbortOnUnwind("a fiber's entry");
     body(cancelled);
@@ -1138,7 +1153,7 @@ where
          fiber with spindle::fiber::spawn instead"
     );
     install_overflow_handler();
-    install_panic_hook();
+    crate::panic_hook::install();
     // Without an alternate signal stack an overflow cannot be reported, but fibers still run.
     let _alt_stack = AltStack::ensure().ok();
     // Under valgrind, the main context's stack is a registered stack like the fibers'.
@@ -1150,6 +1165,7 @@ where
     let stall = config
         .stall_threshold
         .map(|t| (t, config.stall_hook.clone()));
+    let backtraces = config.stall_backtraces;
     let outer_panicking = std::thread::panicking();
     let sched = Box::new(Scheduler::new(
         config,
@@ -1162,11 +1178,17 @@ where
         member.register(&sched.shared);
     }
     let _current = CurrentGuard::enter(&sched);
+    let _dump_watch = sched.config.dump_signal.map(|signal| {
+        crate::dump_signal::watch(signal, &sched.shared).unwrap_or_else(|e| {
+            panic!("spindle::run: cannot listen for dump requests on signal {signal}: {e}")
+        })
+    });
     let _watch = stall.map(|(threshold, hook)| {
         watchdog::watch(
             Arc::clone(&sched.shared),
             threshold,
             hook.unwrap_or_else(watchdog::default_hook),
+            backtraces,
         )
     });
 
@@ -1186,25 +1208,6 @@ where
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
     }
-}
-
-/// Chains a panic hook in front of the one in place, once per process: it marks the fiber a
-/// panic starts on, for `fiber::panicking` (see [`Scheduler::current_unwind`]).
-fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::thread::panicking() {
-        // The hook cannot be changed from a panicking thread; a later `run` installs it.
-        return;
-    }
-    ONCE.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if let Some(sched) = Scheduler::on_fiber() {
-                sched.note_panic();
-            }
-            previous(info);
-        }));
-    });
 }
 
 /// Aborts the process, naming `self.0`, when dropped: it guards a scope that user code must
