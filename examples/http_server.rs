@@ -30,6 +30,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use spindle::fiber;
@@ -63,6 +64,9 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_HEADERS: usize = 32;
 const SERVER: &[u8] = b"Server: spindle\r\n";
 const PLAINTEXT: &[u8] = b"Hello, World!";
+/// How long [`linger_close`] waits for the client to close, and how much it reads meanwhile.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
 
 #[allow(dead_code)] // unused when the integration tests include this file as a module
 fn main() {
@@ -123,13 +127,14 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                 let spawned = fiber::Builder::new()
                     .name(format!("http {peer}"))
                     .spawn(move || {
-                        if let Err(e) = handle(stream, &config) {
-                            // A peer that resets its connection is ordinary under load.
-                            if e.kind() != io::ErrorKind::ConnectionReset
-                                && e.kind() != io::ErrorKind::BrokenPipe
-                            {
-                                eprintln!("http_server: connection {peer}: {e}");
-                            }
+                        // A peer that resets its connection is ordinary under load.
+                        if let Err(e) = handle(stream, &config)
+                            && !matches!(
+                                e.kind(),
+                                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                            )
+                        {
+                            eprintln!("http_server: connection {peer}: {e}");
                         }
                     });
                 if let Err(e) = spawned {
@@ -261,6 +266,7 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
             out.clear();
         }
         if close.is_some() {
+            linger_close(&stream);
             return Ok(());
         }
         match stream.read(&mut buf[filled..]) {
@@ -276,11 +282,38 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
                     DATE.with_borrow_mut(HttpDate::refresh);
                     refuse(Refusal::Timeout, &mut out);
                     stream.write_all(&out)?;
+                    linger_close(&stream);
                 }
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ends a connection the server chose to end, so that its last answer arrives.
+///
+/// Closing a socket whose receive queue still holds bytes (the rest of a refused request,
+/// requests pipelined after `Connection: close`) makes the kernel send a reset, and a reset can
+/// destroy the answer before the client reads it. So the server first half-closes (the client
+/// reads the answer, then end of stream) and reads and drops what still comes, until the client
+/// closes too, [`LINGER`] passes, or [`LINGER_BYTES`] arrived.
+fn linger_close(stream: &TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&mut &*stream).read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
         }
     }
 }

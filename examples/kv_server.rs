@@ -29,6 +29,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::ops::Range;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -61,6 +62,9 @@ pub const SHARDS: usize = 16;
 const MAX_LINE: usize = 64 * 1024;
 /// Read buffers start at this size and shrink back to it after holding a large command.
 const BUF_SIZE: usize = 16 * 1024;
+/// How long [`linger_close`] waits for the client to close, and how much it reads meanwhile.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -114,12 +118,14 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                 let spawned = fiber::Builder::new()
                     .name(format!("kv {peer}"))
                     .spawn(move || {
-                        if let Err(e) = handle(stream, &store, &config) {
-                            if e.kind() != io::ErrorKind::ConnectionReset
-                                && e.kind() != io::ErrorKind::BrokenPipe
-                            {
-                                eprintln!("kv_server: connection {peer}: {e}");
-                            }
+                        // A peer that resets its connection is ordinary under load.
+                        if let Err(e) = handle(stream, &store, &config)
+                            && !matches!(
+                                e.kind(),
+                                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                            )
+                        {
+                            eprintln!("kv_server: connection {peer}: {e}");
                         }
                     });
                 if let Err(e) = spawned {
@@ -191,6 +197,7 @@ fn handle(mut stream: TcpStream, store: &Store, config: &Config) -> io::Result<(
             }
         }
         if close {
+            linger_close(&stream);
             return Ok(());
         }
         if start == filled {
@@ -208,6 +215,31 @@ fn handle(mut stream: TcpStream, store: &Store, config: &Config) -> io::Result<(
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ends a connection the server chose to end, so that its last reply arrives.
+///
+/// Closing a socket whose receive queue still holds bytes (the rest of a rejected bulk, commands
+/// pipelined after `QUIT`) makes the kernel send a reset, which can destroy the reply before the
+/// client reads it. So the server half-closes first and drops what still comes, until the
+/// client closes too, [`LINGER`] passes, or [`LINGER_BYTES`] arrived.
+fn linger_close(stream: &TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&mut &*stream).read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
         }
     }
 }
