@@ -79,7 +79,7 @@ fn main() {
         None => "127.0.0.1:6380".to_string(),
     };
     let served = spindle::run(move || {
-        let listener = TcpListener::bind(&addr)?;
+        let listener = listen(&addr)?;
         println!("kv_server listening on {}", listener.local_addr()?);
         serve(listener, Config::default())
     });
@@ -89,6 +89,26 @@ fn main() {
     }
 }
 
+/// A listener on `addr` with a backlog of 4096 (std's `bind` asks for 128), so a burst of a
+/// thousand connects is queued rather than dropped and retried a second later.
+fn listen(addr: &str) -> io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr}: no address to listen on"),
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(TcpListener::from(std::net::TcpListener::from(socket)))
+}
 /// Accepts connections forever, each served by a fiber of its own on this thread, all sharing
 /// one [`Store`].
 ///
