@@ -8,7 +8,9 @@ pub struct Message {
 
 impl Message {
     /// The one message every server sends.
-    pub const HELLO: Message = Message { message: "Hello, World!" };
+    pub const HELLO: Message = Message {
+        message: "Hello, World!",
+    };
 }
 
 impl serde::Serialize for Message {

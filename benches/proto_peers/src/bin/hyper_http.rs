@@ -21,7 +21,9 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         "/plaintext" => ("text/plain", Bytes::from_static(b"Hello, World!")),
         "/json" => (
             "application/json",
-            Bytes::from(serde_json::to_vec(&Message::HELLO).expect("a struct of one string serialises")),
+            Bytes::from(
+                serde_json::to_vec(&Message::HELLO).expect("a struct of one string serialises"),
+            ),
         ),
         _ => {
             let mut rsp = Response::new(Full::new(Bytes::new()));
@@ -30,14 +32,22 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         }
     };
     let mut rsp = Response::new(Full::new(body));
-    rsp.headers_mut().insert(header::SERVER, header::HeaderValue::from_static("hyper"));
-    rsp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    rsp.headers_mut()
+        .insert(header::SERVER, header::HeaderValue::from_static("hyper"));
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     Ok(rsp)
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8082".to_string());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8082".to_string());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = TcpListener::bind(&addr).await?;
         println!("hyper_http listening on {addr}");

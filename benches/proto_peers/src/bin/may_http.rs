@@ -33,9 +33,13 @@ impl HttpService for Bench {
 }
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8081".to_string());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8081".to_string());
     may::config().set_workers(1);
-    let server = HttpServer(Bench).start(&addr).expect("may_http: cannot listen");
+    let server = HttpServer(Bench)
+        .start(&addr)
+        .expect("may_http: cannot listen");
     println!("may_http listening on {addr}");
     server.wait();
 }
