@@ -168,6 +168,7 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                 fiber::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+            // EINVAL: the socket is not listening, and waiting will not change that.
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
             // ECONNABORTED and friends concern one connection, not the listener.
             Err(e) => eprintln!("http_server: accept: {e}"),

@@ -25,9 +25,12 @@
 //!
 //! Keys live in [`SHARDS`] maps, each behind its own `spindle::sync::Mutex`, so that schedulers
 //! on several threads would rarely meet on one lock. Expired keys are removed when touched and
-//! by a sweeper fiber that visits one shard every 100 ms.
+//! by a sweeper fiber that every 100 ms removes up to [`SWEEP_BUDGET`] keys per shard whose
+//! deadline has passed, soonest first (a heap of deadlines per shard, so a sweep never scans
+//! the whole map).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::ops::Range;
@@ -58,6 +61,8 @@ impl Default for Config {
 
 /// How many independently locked maps hold the keys.
 pub const SHARDS: usize = 16;
+/// The most expired keys one sweep removes from one shard.
+pub const SWEEP_BUDGET: usize = 256;
 /// The longest inline command, or `*`/`$` header line, before the CRLF (as in Redis).
 const MAX_LINE: usize = 64 * 1024;
 /// Read buffers start at this size and shrink back to it after holding a large command.
@@ -121,11 +126,9 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
     fiber::Builder::new()
         .name("kv expiry sweeper".to_string())
         .spawn(move || {
-            let mut shard = 0;
             while let Some(store) = sweeper.upgrade() {
-                store.sweep(shard, Instant::now());
+                store.sweep(Instant::now());
                 drop(store);
-                shard = (shard + 1) % SHARDS;
                 fiber::sleep(Duration::from_millis(100));
             }
         })?;
@@ -158,6 +161,7 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                 fiber::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+            // EINVAL: the socket is not listening, and waiting will not change that.
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
             Err(e) => eprintln!("kv_server: accept: {e}"),
         }
@@ -459,7 +463,7 @@ fn execute(args: &Args<'_>, store: &Store, out: &mut Vec<u8>) -> Flow {
                 value: args.get(i + 1).to_vec(),
                 expires: None,
             };
-            store.shard(args.get(i)).insert(args.get(i).to_vec(), entry);
+            store.shard(args.get(i)).insert(args.get(i), entry);
         }
         out.extend_from_slice(b"+OK\r\n");
     } else if (is("DEL") || is("EXISTS")) && arity(2, usize::MAX) {
@@ -603,12 +607,7 @@ fn set(args: &Args<'_>, store: &Store, out: &mut Vec<u8>) {
         None => None,
     };
     let value = args.get(2).to_vec();
-    match shard.get_mut(key) {
-        Some(entry) => *entry = Entry { value, expires },
-        None => {
-            shard.insert(key.to_vec(), Entry { value, expires });
-        }
-    }
+    shard.insert(key, Entry { value, expires });
     if !get {
         out.extend_from_slice(b"+OK\r\n");
     }
@@ -630,17 +629,15 @@ fn incr_by(store: &Store, key: &[u8], by: i64, out: &mut Vec<u8>) {
     };
     let mut digits = Vec::with_capacity(20);
     append_int(&mut digits, next);
-    match shard.get_mut(key) {
+    match shard.map.get_mut(key) {
         Some(entry) => entry.value = digits,
-        None => {
-            shard.insert(
-                key.to_vec(),
-                Entry {
-                    value: digits,
-                    expires: None,
-                },
-            );
-        }
+        None => shard.insert(
+            key,
+            Entry {
+                value: digits,
+                expires: None,
+            },
+        ),
     }
     integer(out, next);
 }
@@ -729,15 +726,66 @@ impl Entry {
     }
 }
 
-type Shard = HashMap<Vec<u8>, Entry>;
+/// The keys behind one lock, and the deadlines of those that expire, soonest first.
+#[derive(Debug, Default)]
+struct Shard {
+    map: HashMap<Vec<u8>, Entry>,
+    /// `(deadline, key)` for every value stored with a TTL. An item whose key was overwritten or
+    /// deleted since is stale: the sweeper finds the entry's deadline changed and skips it.
+    deadlines: BinaryHeap<Reverse<(Instant, Vec<u8>)>>,
+}
+
+impl Shard {
+    fn insert(&mut self, key: &[u8], entry: Entry) {
+        if let Some(at) = entry.expires {
+            self.deadlines.push(Reverse((at, key.to_vec())));
+        }
+        match self.map.get_mut(key) {
+            Some(old) => *old = entry,
+            None => {
+                self.map.insert(key.to_vec(), entry);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.map.remove(key)
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.deadlines.clear();
+    }
+
+    /// Removes up to `budget` keys whose deadline has passed, soonest first: the work per call
+    /// is bounded however many keys the shard holds.
+    fn sweep(&mut self, now: Instant, budget: usize) {
+        for _ in 0..budget {
+            match self.deadlines.peek() {
+                Some(Reverse((at, _))) if *at <= now => {}
+                _ => return,
+            }
+            let Some(Reverse((at, key))) = self.deadlines.pop() else {
+                return;
+            };
+            if self.map.get(&key).is_some_and(|e| e.expires == Some(at)) {
+                self.map.remove(&key);
+            }
+        }
+    }
+}
 
 /// The live entry of `key`, removing it first if it has expired.
 fn live<'s>(shard: &'s mut Shard, key: &[u8], now: Instant) -> Option<&'s Entry> {
-    if shard.get(key)?.expired(now) {
-        shard.remove(key);
+    if shard.map.get(key)?.expired(now) {
+        shard.map.remove(key);
         return None;
     }
-    shard.get(key)
+    shard.map.get(key)
 }
 
 /// The keys and values, in [`SHARDS`] maps each behind its own lock.
@@ -750,7 +798,7 @@ impl Store {
     /// An empty store.
     pub fn new() -> Store {
         Store {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
 
@@ -772,9 +820,11 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes the expired entries of one shard.
-    fn sweep(&self, shard: usize, now: Instant) {
-        self.lock(shard).retain(|_, e| !e.expired(now));
+    /// Removes expired keys, at most [`SWEEP_BUDGET`] per shard.
+    fn sweep(&self, now: Instant) {
+        for i in 0..SHARDS {
+            self.lock(i).sweep(now, SWEEP_BUDGET);
+        }
     }
 }
 

@@ -220,6 +220,45 @@ fn pipeline(hits: usize) -> (Vec<u8>, Vec<u8>) {
     (requests, expected)
 }
 
+/// Keys nobody touches again are removed by the sweeper: `DBSIZE` counts stored keys, expired
+/// or not, so it drops only when they are gone. A key overwritten without a TTL survives its
+/// old deadline.
+#[test]
+fn sweeper_removes_expired_keys_nobody_reads() {
+    let addr = start(Config::default());
+    let mut s = connect(addr);
+    let mut requests = Vec::new();
+    for i in 0..1000 {
+        requests.extend(c(&format!("SET temp:{i} v PX 50")));
+    }
+    requests.extend(c("SET kept v PX 50"));
+    requests.extend(c("SET kept v2"));
+    requests.extend(c("SET forever v"));
+    exchange(&mut s, &requests, &b"+OK\r\n".repeat(1003));
+    exchange(&mut s, &c("DBSIZE"), b":1002\r\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        s.write_all(&c("DBSIZE")).unwrap();
+        let mut reply = [0; 4];
+        s.read_exact(&mut reply).unwrap();
+        if &reply == b":2\r\n" {
+            break;
+        }
+        // Not yet swept: the reply is longer (":1002\r\n" and so on); read the rest of its line.
+        let mut byte = [0; 1];
+        while byte != *b"\n" {
+            s.read_exact(&mut byte).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired keys were never swept"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    exchange(&mut s, &c("GET kept"), b"$2\r\nv2\r\n");
+    exchange(&mut s, &c("GET forever"), b"$1\r\nv\r\n");
+}
+
 #[test]
 fn pipelined_commands_are_answered_in_order() {
     let addr = start(Config::default());

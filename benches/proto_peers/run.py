@@ -35,6 +35,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 
@@ -47,9 +48,11 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SECS = int(os.environ.get("SECS", "5"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "50 1000").split()]
 ENDPOINTS = os.environ.get("ENDPOINTS", "plaintext json").split()
-KV_N = int(os.environ.get("KV_N", "200000"))
-KV_N_PIPELINED = int(os.environ.get("KV_N_PIPELINED", "2000000"))
+KV_N = int(os.environ.get("KV_N", "100000"))
+KV_N_PIPELINED = int(os.environ.get("KV_N_PIPELINED", "1000000"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The servers' stderr, kept for a look after the run (not committed).
+LOGS = tempfile.mkdtemp(prefix="proto_peers.")
 MGET = ["MGET"] + [f"key:__rand_int__{i}" for i in range(10)]
 # (row name, redis-benchmark arguments after the common ones)
 KV_TESTS = [
@@ -99,7 +102,7 @@ class Server:
         self.proc = subprocess.Popen(
             ["taskset", "-c", "0"] + cmd,
             stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(RESULTS, f".{name}.stderr"), "w"),
+            stderr=open(os.path.join(LOGS, re.sub(r"\W", "_", name) + ".stderr"), "w"),
             env=full_env,
         )
         wait_port(port, self.proc, name)
@@ -194,11 +197,11 @@ def http_servers():
 
 def bench_http():
     servers, port = [], 8400
-    for name, cmd, env in http_servers():
-        port += 1
-        servers.append(Server(name, cmd + [f"127.0.0.1:{port}"], port, env))
     results = {}
     try:
+        for name, cmd, env in http_servers():
+            port += 1
+            servers.append(Server(name, cmd + [f"127.0.0.1:{port}"], port, env))
         for rnd in range(ROUNDS):
             for endpoint in ENDPOINTS:
                 for conns in CONNS:
@@ -227,16 +230,16 @@ def bench_http():
 
 
 def bench_kv():
-    servers = [
-        Server("spindle kv_server",
-               [os.path.join(MAIN_TARGET, "release", "examples", "kv_server"), "127.0.0.1:8501"],
-               8501),
-        Server("redis-server",
-               ["redis-server", "--port", "8502", "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"], 8502),
-    ]
-    results = {}
+    servers, results = [], {}
     try:
+        servers.append(Server(
+            "spindle kv_server",
+            [os.path.join(MAIN_TARGET, "release", "examples", "kv_server"), "127.0.0.1:8501"],
+            8501))
+        servers.append(Server(
+            "redis-server",
+            ["redis-server", "--port", "8502", "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"], 8502))
         for rnd in range(ROUNDS):
             for pipeline in (1, 16):
                 n = KV_N if pipeline == 1 else KV_N_PIPELINED
@@ -347,6 +350,7 @@ def main():
         write_csv(os.path.join(RESULTS, "kv.csv"), rows)
         open(os.path.join(RESULTS, "kv.md"), "w").write(text)
         print("## redis-benchmark: RESP2\n\n" + text)
+    log(f"servers' stderr: {LOGS}")
     chart = os.path.join(PEERS_TARGET, "release", "chart")
     if os.path.exists(chart):
         subprocess.run([chart, RESULTS], check=True)
