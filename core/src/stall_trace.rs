@@ -81,10 +81,15 @@ pub(crate) fn signal() -> libc::c_int {
 }
 
 /// Installs the handler, once per process. Returns false if it could not be, or if the
-/// signal already had a handler that is not ours (then stall backtraces are off).
+/// signal already had a handler that is not ours (then stall backtraces are off). Also off
+/// under valgrind: the scan for return addresses reads stack slots nobody wrote, which
+/// memcheck rightly reports, and everything there is slow enough to look like a stall.
 pub(crate) fn install() -> bool {
     static RESULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *RESULT.get_or_init(|| {
+        if crate::stack::running_on_valgrind() {
+            return false;
+        }
         let sig = signal();
         // SAFETY: sigaction is plain data; all-zero is a valid empty value.
         let mut old: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
