@@ -32,11 +32,14 @@
 //! The plain data types of `std::fs` — [`Metadata`], [`Permissions`], [`FileType`],
 //! [`FileTimes`] — are re-exported unchanged.
 
+mod cached;
 mod dir;
 mod file;
 mod lock;
 mod options;
 
+#[doc(hidden)]
+pub use cached::__read_counts;
 pub use dir::{DirEntry, ReadDir, read_dir};
 pub use file::File;
 pub use lock::TryLockError;
@@ -46,7 +49,7 @@ pub use std::fs::{FileTimes, FileType, Metadata, Permissions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use spindle_core::unblock;
+use spindle_core::{fiber, unblock};
 
 /// Runs `f(path)` on the blocking pool with an owned copy of `path`.
 pub(crate) fn with_path<T, F>(path: &Path, f: F) -> io::Result<T>
@@ -82,14 +85,25 @@ where
 /// # let path = dir.path().join("greeting");
 /// # std::fs::write(&path, "hello")?;
 /// spindle_core::run(move || -> std::io::Result<()> {
-///     let bytes = spindle_io::fs::read(&path)?; // one pool round trip
+///     let bytes = spindle_io::fs::read(&path)?; // cached: no pool round trip
 ///     assert_eq!(bytes, b"hello");
 ///     Ok(())
 /// })
 /// # }
 /// ```
+///
+/// # Notes
+///
+/// On a fiber, a file whose path and bytes are cached is read inline, with no pool round
+/// trip; see the [module docs](self) for the rule.
 pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
-    with_path(path.as_ref(), |p| std::fs::read(p))
+    let path = path.as_ref();
+    if fiber::is_fiber()
+        && let Some(result) = cached::read(path)
+    {
+        return result;
+    }
+    with_path(path, |p| std::fs::read(p))
 }
 
 /// Reads the entire contents of a file into a string, mirroring [`std::fs::read_to_string`].
@@ -97,8 +111,23 @@ pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
 /// # Errors
 ///
 /// As [`std::fs::read_to_string`]; `InvalidData` if the contents are not UTF-8.
+///
+/// # Notes
+///
+/// Inline when cached, as [`read`].
 pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
-    with_path(path.as_ref(), |p| std::fs::read_to_string(p))
+    let path = path.as_ref();
+    if fiber::is_fiber()
+        && let Some(result) = cached::read(path)
+    {
+        return String::from_utf8(result?).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        });
+    }
+    with_path(path, |p| std::fs::read_to_string(p))
 }
 
 /// Writes a slice as the entire contents of a file, mirroring [`std::fs::write`].
