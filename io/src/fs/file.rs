@@ -14,15 +14,17 @@ use super::{FileTimes, Metadata, OpenOptions, Permissions, cached};
 use crate::sys;
 
 /// An open file, mirroring [`std::fs::File`]; each call that may touch the disk runs on the
-/// blocking pool while the calling fiber parks.
+/// blocking pool while the calling fiber parks, except reads of bytes that are in the page
+/// cache, which run inline.
 ///
 /// # Notes
 ///
-/// - A call costs one pool round trip (a few µs) on top of `std`'s, and calls that lend a
-///   buffer copy the bytes once; see the [module docs](super) for the table.
+/// - A read takes what the page cache holds inline (`preadv2(RWF_NOWAIT)`) and reads the rest
+///   on the pool. Other calls cost one pool round trip (a few µs) on top of `std`'s, and calls
+///   that lend a buffer to the pool copy the bytes once; see the [module docs](super).
 ///   [`read_to_end`](Read::read_to_end), [`read_to_string`](Read::read_to_string),
-///   [`read_exact`](Read::read_exact) and [`write_all`](Write::write_all) are each one round
-///   trip for the whole call.
+///   [`read_exact`](Read::read_exact) and [`write_all`](Write::write_all) are each at most
+///   one round trip for the whole call.
 /// - [`seek`](Seek::seek) and [`try_clone`](File::try_clone) run inline: `lseek` and `dup`
 ///   do no I/O.
 /// - Closing (dropping) the file runs inline too, as `close` on a local filesystem does not
