@@ -8,6 +8,10 @@
 #   benches/echo_peers/run.sh            # from the repository root
 #   SECS=5 RUNS=3 SERVERS="spindle mio" CONNS="50" benches/echo_peers/run.sh
 #   SKIP_BUILD=1 MAIN_TARGET=/path PEERS_TARGET=/path benches/echo_peers/run.sh   # prebuilt
+#   SERVERS="spindle spindle-polling" CONNS=50 benches/echo_peers/run.sh   # the two reactor backends
+#
+# `spindle-polling` is spindle's echo_server built with the reactor on the `polling` crate
+# (feature `polling`), in its own target directory POLLING_TARGET.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${SECS:-3}
@@ -16,10 +20,16 @@ CONNS=${CONNS:-"1 50 1000"}
 SERVERS=${SERVERS:-"spindle mio tokio threads"}
 MAIN_TARGET=${MAIN_TARGET:-target}
 PEERS_TARGET=${PEERS_TARGET:-benches/echo_peers/target}
+POLLING_TARGET=${POLLING_TARGET:-target/polling}
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --example echo_server --example echo_client --target-dir "$MAIN_TARGET" >&2
   cargo build --release --manifest-path benches/echo_peers/Cargo.toml --target-dir "$PEERS_TARGET" >&2
+  case " $SERVERS " in
+    *" spindle-polling "*)
+      cargo build --release --features polling --example echo_server \
+        --target-dir "$POLLING_TARGET" >&2 ;;
+  esac
 fi
 CLIENT="$MAIN_TARGET/release/examples/echo_client"
 OUT=$(mktemp -d)
@@ -32,6 +42,7 @@ next=7300
 for server in $SERVERS; do
   case $server in
     spindle) bin="$MAIN_TARGET/release/examples/echo_server" ;;
+    spindle-polling) bin="$POLLING_TARGET/release/examples/echo_server" ;;
     mio) bin="$PEERS_TARGET/release/mio_echo" ;;
     tokio) bin="$PEERS_TARGET/release/tokio_echo" ;;
     threads) bin="$PEERS_TARGET/release/threads_echo" ;;
@@ -57,6 +68,6 @@ for conns in $CONNS; do
   for server in $SERVERS; do
     # The median round by req/s (the 4th space-separated field).
     median=$(sort -t' ' -k4,4n "$OUT/$server-$conns" | sed -n "$(( (RUNS + 1) / 2 ))p")
-    printf '%-8s %s\n' "$server" "$median"
+    printf '%-15s %s\n' "$server" "$median"
   done
 done
