@@ -8,6 +8,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{SockAddr, SockAddrStorage};
@@ -237,4 +238,44 @@ pub(crate) fn open_cached(path: &Path, flags: libc::c_int) -> io::Result<Option<
             _ => Err(e),
         },
     }
+}
+
+/// `recvfrom(2)` with no flags and no address, issued with `syscall(2)`: what `std`'s
+/// `TcpStream::read` does through glibc's `recv`, minus glibc's cancellation-point wrapper.
+///
+/// In a process with more than one thread (every spindle runtime has its watchdog), glibc's
+/// `recv` and `send` switch asynchronous thread cancellation on and off around the call: two
+/// atomic read-modify-writes and about 60 instructions per call, for a feature Rust code
+/// never uses. The raw system call does the same I/O without them.
+pub(crate) fn recv_raw(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call;
+    // a null address and length pointer ask for no peer address.
+    let n = syscall!(syscall(
+        libc::SYS_recvfrom,
+        fd.as_raw_fd(),
+        buf.as_mut_ptr(),
+        buf.len(),
+        0,
+        ptr::null_mut::<libc::sockaddr>(),
+        ptr::null_mut::<libc::socklen_t>()
+    ))?;
+    Ok(n as usize)
+}
+
+/// `sendto(2)` with `MSG_NOSIGNAL` and no address, issued with `syscall(2)`: what `std`'s
+/// `TcpStream::write` does through glibc's `send` (a broken connection is `EPIPE`, not
+/// `SIGPIPE`), minus the cancellation-point wrapper (see [`recv_raw`]).
+pub(crate) fn send_raw(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call;
+    // a null address of length 0 sends to the connected peer.
+    let n = syscall!(syscall(
+        libc::SYS_sendto,
+        fd.as_raw_fd(),
+        buf.as_ptr(),
+        buf.len(),
+        libc::MSG_NOSIGNAL,
+        ptr::null::<libc::sockaddr>(),
+        0 as libc::socklen_t
+    ))?;
+    Ok(n as usize)
 }
