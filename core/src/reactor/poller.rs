@@ -9,8 +9,8 @@
 //!
 //! | backend | crate | notifier | extra system calls per wait |
 //! |---------|-------|----------|-----------------------------|
-//! | [`with_mio`] (default) | `mio` | `mio::Waker` (eventfd) | none |
-//! | [`with_polling`] | `polling` | `polling::Poller::notify` (eventfd) | re-arming its one-shot eventfd and timerfd: up to 4 |
+//! | `with_mio` (default) | `mio` | `mio::Waker` (eventfd) | none |
+//! | `with_polling` | `polling` | `polling::Poller::notify` (eventfd) | re-arming its one-shot eventfd and timerfd: up to 4 |
 //!
 //! Each backend provides:
 //!
