@@ -10,6 +10,10 @@
 #   SERVERS="spindle std_hook" benches/echo_peers/run.sh   # std::net + the hook (docs/hook.md)
 #   SKIP_BUILD=1 MAIN_TARGET=/path PEERS_TARGET=/path benches/echo_peers/run.sh   # prebuilt
 #   SERVERS="spindle spindle-nobudget" CONNS=50 RUNS=5 benches/echo_peers/run.sh  # the budget's cost
+#   SERVERS="spindle spindle-polling" CONNS=50 benches/echo_peers/run.sh   # the two reactor backends
+#
+# `spindle-polling` is spindle's echo_server built with the reactor on the `polling` crate
+# (feature `polling`), in its own target directory POLLING_TARGET.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${SECS:-3}
@@ -18,6 +22,7 @@ CONNS=${CONNS:-"1 50 1000"}
 SERVERS=${SERVERS:-"spindle mio tokio threads"}
 MAIN_TARGET=${MAIN_TARGET:-target}
 PEERS_TARGET=${PEERS_TARGET:-benches/echo_peers/target}
+POLLING_TARGET=${POLLING_TARGET:-target/polling}
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --example echo_server --example echo_client --target-dir "$MAIN_TARGET" >&2
@@ -26,6 +31,11 @@ if [ -z "${SKIP_BUILD:-}" ]; then
                       --target-dir "$MAIN_TARGET" >&2 ;;
   esac
   cargo build --release --manifest-path benches/echo_peers/Cargo.toml --target-dir "$PEERS_TARGET" >&2
+  case " $SERVERS " in
+    *" spindle-polling "*)
+      cargo build --release --features polling --example echo_server \
+        --target-dir "$POLLING_TARGET" >&2 ;;
+  esac
 fi
 CLIENT="$MAIN_TARGET/release/examples/echo_client"
 OUT=$(mktemp -d)
@@ -41,6 +51,7 @@ for server in $SERVERS; do
     spindle) bin="$MAIN_TARGET/release/examples/echo_server" ;;
     std_hook) bin="$MAIN_TARGET/release/examples/std_echo_server" ;;
     spindle-nobudget) bin="$MAIN_TARGET/release/examples/echo_server"; extra=(--no-budget) ;;
+    spindle-polling) bin="$POLLING_TARGET/release/examples/echo_server" ;;
     mio) bin="$PEERS_TARGET/release/mio_echo" ;;
     tokio) bin="$PEERS_TARGET/release/tokio_echo" ;;
     threads) bin="$PEERS_TARGET/release/threads_echo" ;;
@@ -66,6 +77,6 @@ for conns in $CONNS; do
   for server in $SERVERS; do
     # The median round by req/s (the 4th space-separated field).
     median=$(sort -t' ' -k4,4n "$OUT/$server-$conns" | sed -n "$(( (RUNS + 1) / 2 ))p")
-    printf '%-8s %s\n' "$server" "$median"
+    printf '%-15s %s\n' "$server" "$median"
   done
 done

@@ -358,6 +358,41 @@ macro_rules! socket_traits {
 }
 pub(crate) use socket_traits;
 
+/// One try of a stream socket's `read` and `write`, as `std` makes it.
+pub(crate) trait StreamIo {
+    /// One `read` (`recv` with no flags), `WouldBlock` included.
+    fn read_once(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// One `write`, `WouldBlock` included.
+    fn write_once(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+/// TCP: the raw system calls, skipping glibc's cancellation wrappers (see
+/// [`sys::recv_raw`]); the same calls and flags as `std`.
+impl StreamIo for std::net::TcpStream {
+    #[inline]
+    fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::recv_raw(self.as_fd(), buf)
+    }
+
+    #[inline]
+    fn write_once(&self, buf: &[u8]) -> io::Result<usize> {
+        sys::send_raw(self.as_fd(), buf)
+    }
+}
+
+/// Unix streams: `std`'s own calls (its `write` is `write(2)`, not `send`).
+impl StreamIo for std::os::unix::net::UnixStream {
+    #[inline]
+    fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut &*self, buf)
+    }
+
+    #[inline]
+    fn write_once(&self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut &*self, buf)
+    }
+}
+
 /// `Read` and `Write` for a stream socket and for a shared reference to it, each call one
 /// try of the system call and, on `WouldBlock`, a wait on the reactor (see [`Source::do_io`]).
 macro_rules! stream_read_write {
@@ -365,8 +400,8 @@ macro_rules! stream_read_write {
         impl ::std::io::Read for &$ty {
             #[inline]
             fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
-                self.source.do_io($crate::source::Direction::Read, |mut s| {
-                    ::std::io::Read::read(&mut s, &mut *buf)
+                self.source.do_io($crate::source::Direction::Read, |s| {
+                    $crate::source::StreamIo::read_once(s, &mut *buf)
                 })
             }
 
@@ -383,10 +418,9 @@ macro_rules! stream_read_write {
         impl ::std::io::Write for &$ty {
             #[inline]
             fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
-                self.source
-                    .do_io($crate::source::Direction::Write, |mut s| {
-                        ::std::io::Write::write(&mut s, buf)
-                    })
+                self.source.do_io($crate::source::Direction::Write, |s| {
+                    $crate::source::StreamIo::write_once(s, buf)
+                })
             }
 
             fn write_vectored(

@@ -1,11 +1,15 @@
 //! The one doorway to the OS for spindle-io: every direct `libc` call goes through
 //! [`syscall!`], and the few Linux-only items live here.
 
+use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr as UnixSocketAddr;
+use std::path::Path;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{SockAddr, SockAddrStorage};
 
@@ -105,4 +109,173 @@ pub(crate) fn unix_sockaddr(addr: &UnixSocketAddr) -> io::Result<SockAddr> {
         // which is what `std`'s `connect_addr` reports for it too.
         Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
+}
+
+/// Set once `preadv2` turned out to be missing (`ENOSYS`, Linux < 4.6): no more attempts.
+static NO_PREADV2: AtomicBool = AtomicBool::new(false);
+
+/// `preadv2(2)` with `RWF_NOWAIT` into `len` bytes at `ptr`: reads only what the page cache
+/// already holds. `offset` `None` reads at (and advances) the file position, as `read` does.
+///
+/// `Ok(Some(n))` is a read of `n` bytes (`0` at the end of the file; fewer than asked when
+/// only part of the range is cached); `Ok(None)` means the read would have to wait (`EAGAIN`),
+/// or the file, its filesystem or the kernel cannot tell (`EOPNOTSUPP`, `ENOSYS`), so the
+/// caller should read on the blocking pool instead. Other errors are the read's own.
+///
+/// # Safety
+///
+/// `ptr` must be valid for writes of `len` bytes for the duration of the call.
+unsafe fn pread_nowait_raw(
+    fd: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    offset: Option<u64>,
+) -> io::Result<Option<usize>> {
+    if NO_PREADV2.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let iov = libc::iovec {
+        iov_base: ptr.cast(),
+        // As std does, read at most `isize::MAX` bytes at once.
+        iov_len: len.min(isize::MAX as usize),
+    };
+    let offset = match offset {
+        // An offset past `i64::MAX` cannot be read; let the pool report it as `std` does.
+        Some(off) => match libc::off_t::try_from(off) {
+            Ok(off) => off,
+            Err(_) => return Ok(None),
+        },
+        None => -1,
+    };
+    // SAFETY: `fd` is live for the borrow; `iov` describes `len` writable bytes at `ptr`
+    // (this function's contract) and lives on our stack across the call; one iovec is passed.
+    match syscall!(preadv2(fd.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT)) {
+        Ok(n) => Ok(Some(n as usize)),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINTR) => Ok(None),
+            Some(libc::ENOSYS) => {
+                NO_PREADV2.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// [`pread_nowait_raw`] into `buf`.
+pub(crate) fn pread_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    offset: Option<u64>,
+) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes while it is borrowed.
+    unsafe { pread_nowait_raw(fd, buf.as_mut_ptr(), buf.len(), offset) }
+}
+
+/// [`pread_nowait_raw`] into the spare capacity of `buf` (up to `max` bytes), which grows by
+/// the bytes read.
+pub(crate) fn pread_nowait_append(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    offset: Option<u64>,
+) -> io::Result<Option<usize>> {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    // SAFETY: the spare capacity is `spare.len()` bytes of writable (uninitialised) memory
+    // owned by `buf`, and `len` is no more than that.
+    let read = unsafe { pread_nowait_raw(fd, spare.as_mut_ptr().cast(), len, offset) }?;
+    if let Some(n) = read {
+        // SAFETY: the kernel wrote (initialised) the first `n ≤ len` bytes of the spare
+        // capacity, so `buf.len() + n` bytes are initialised and within the capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+    }
+    Ok(read)
+}
+
+/// Set once `openat2` turned out to be missing or to lack `RESOLVE_CACHED` (Linux < 5.12).
+static NO_RESOLVE_CACHED: AtomicBool = AtomicBool::new(false);
+
+/// `openat2(2)` of `path` relative to the working directory with `flags` and
+/// `RESOLVE_CACHED`: resolves the path only if every step of the lookup is in the dentry
+/// cache, so the call cannot wait for the disk while walking the path.
+///
+/// `Ok(None)` when the lookup would need I/O (`EAGAIN`), when the kernel lacks `openat2` or
+/// `RESOLVE_CACHED`, or when `path` holds a NUL byte: the caller should open on the blocking
+/// pool instead (where `std` reports any error). Other errors are the open's own.
+pub(crate) fn open_cached(path: &Path, flags: libc::c_int) -> io::Result<Option<OwnedFd>> {
+    if NO_RESOLVE_CACHED.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
+        return Ok(None);
+    };
+    // SAFETY: `open_how` is plain integers, for which all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_CACHED;
+    // SAFETY: `cpath` is a NUL-terminated string and `how` an initialised `open_how`, both
+    // alive across the call; the size passed is `how`'s own.
+    let res = syscall!(syscall(
+        libc::SYS_openat2,
+        libc::AT_FDCWD,
+        cpath.as_ptr(),
+        &how as *const libc::open_how,
+        std::mem::size_of::<libc::open_how>()
+    ));
+    match res {
+        // SAFETY: `openat2` succeeded, so `fd` is a new descriptor that nothing else owns.
+        Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(None),
+            // ENOSYS: no openat2 (< 5.6); EINVAL: no RESOLVE_CACHED (< 5.12), as our
+            // arguments are otherwise valid; E2BIG: an `open_how` the kernel does not know;
+            // EPERM: a seccomp filter (older container runtimes) that refuses `openat2`.
+            Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM) => {
+                NO_RESOLVE_CACHED.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+/// `recvfrom(2)` with no flags and no address, issued with `syscall(2)`: what `std`'s
+/// `TcpStream::read` does through glibc's `recv`, minus glibc's cancellation-point wrapper.
+///
+/// In a process with more than one thread (every spindle runtime has its watchdog), glibc's
+/// `recv` and `send` switch asynchronous thread cancellation on and off around the call: two
+/// atomic read-modify-writes and about 60 instructions per call, for a feature Rust code
+/// never uses. The raw system call does the same I/O without them.
+pub(crate) fn recv_raw(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call;
+    // a null address and length pointer ask for no peer address.
+    let n = syscall!(syscall(
+        libc::SYS_recvfrom,
+        fd.as_raw_fd(),
+        buf.as_mut_ptr(),
+        buf.len(),
+        0,
+        ptr::null_mut::<libc::sockaddr>(),
+        ptr::null_mut::<libc::socklen_t>()
+    ))?;
+    Ok(n as usize)
+}
+
+/// `sendto(2)` with `MSG_NOSIGNAL` and no address, issued with `syscall(2)`: what `std`'s
+/// `TcpStream::write` does through glibc's `send` (a broken connection is `EPIPE`, not
+/// `SIGPIPE`), minus the cancellation-point wrapper (see [`recv_raw`]).
+pub(crate) fn send_raw(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call;
+    // a null address of length 0 sends to the connected peer.
+    let n = syscall!(syscall(
+        libc::SYS_sendto,
+        fd.as_raw_fd(),
+        buf.as_ptr(),
+        buf.len(),
+        libc::MSG_NOSIGNAL,
+        ptr::null::<libc::sockaddr>(),
+        0 as libc::socklen_t
+    ))?;
+    Ok(n as usize)
 }

@@ -1,20 +1,39 @@
-//! The OS readiness backend, behind a narrow interface (today mio on epoll).
+//! The OS readiness backend, behind a narrow interface.
 //!
 //! Everything the reactor needs from the OS is here: register an fd once for both directions
 //! (edge-triggered), deregister it, wait for events with a timeout, and a cross-thread
 //! notifier that interrupts that wait and removes fds from another thread (when a
-//! registration is handed over). A second backend (for example on the `polling` crate) would
-//! provide the same items.
+//! registration is handed over).
+//!
+//! Two backends provide the same items; the cargo feature `polling` picks the second:
+//!
+//! | backend | crate | notifier | extra system calls per wait |
+//! |---------|-------|----------|-----------------------------|
+//! | `with_mio` (default) | `mio` | `mio::Waker` (eventfd) | none |
+//! | `with_polling` | `polling` | `polling::Poller::notify` (eventfd) | re-arming its one-shot eventfd and timerfd: up to 4 |
+//!
+//! Each backend provides:
+//!
+//! | item | what it does |
+//! |------|--------------|
+//! | `Poller::new() -> io::Result<(Poller, Notifier)>` | a poller and the notifier that interrupts it |
+//! | `Poller::register(&self, fd, token) -> io::Result<()>` | adds `fd` for both directions, edge-triggered, under `token` (never `usize::MAX`) |
+//! | `Poller::deregister(&self, fd) -> io::Result<()>` | removes `fd`; the caller keeps it open across the call |
+//! | `Poller::poll(&mut self, timeout, on_ready) -> io::Result<usize>` | waits up to `timeout` (forever with `None`), calls `on_ready` with a [`Readiness`] per ready fd, returns the number of events, a notification included; `EINTR` is `Ok(0)` |
+//! | `Notifier::notify(&self)` | makes the current or next `poll` return |
+//! | `Notifier::deregister(&self, fd)` | removes `fd` from the poller's interest list, from any thread; the caller keeps it open |
+//!
+//! `Notifier` is `Send + Sync` and keeps the poller's epoll instance open while it lives.
 
-use std::io;
-use std::os::fd::RawFd;
-use std::time::Duration;
+#[cfg(not(feature = "polling"))]
+mod with_mio;
+#[cfg(not(feature = "polling"))]
+pub(crate) use with_mio::{Notifier, Poller};
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
-
-/// Token reserved for the notifier.
-const NOTIFY_TOKEN: Token = Token(usize::MAX);
+#[cfg(feature = "polling")]
+mod with_polling;
+#[cfg(feature = "polling")]
+pub(crate) use with_polling::{Notifier, Poller};
 
 /// Readiness reported for one registered fd.
 #[derive(Debug, Clone, Copy)]
@@ -25,93 +44,4 @@ pub(crate) struct Readiness {
     pub(crate) read: bool,
     /// A writer may make progress (buffer space, peer gone, or an error to report).
     pub(crate) write: bool,
-}
-
-/// Waits for readiness of registered fds.
-#[derive(Debug)]
-pub(crate) struct Poller {
-    poll: Poll,
-    events: Events,
-}
-
-/// The part of a [`Poller`] that any thread may use: interrupts its `poll` and removes fds
-/// from its interest list. It keeps the poller's epoll instance open while it lives.
-#[derive(Debug)]
-pub(crate) struct Notifier {
-    waker: Waker,
-    registry: Registry,
-}
-
-impl Poller {
-    /// A poller and the notifier that interrupts it.
-    pub(crate) fn new() -> io::Result<(Poller, Notifier)> {
-        let poll = Poll::new()?;
-        let waker = Waker::new(poll.registry(), NOTIFY_TOKEN)?;
-        let registry = poll.registry().try_clone()?;
-        Ok((
-            Poller {
-                poll,
-                events: Events::with_capacity(1024),
-            },
-            Notifier { waker, registry },
-        ))
-    }
-
-    /// Registers `fd` for both directions, edge-triggered, under `token`.
-    pub(crate) fn register(&self, fd: RawFd, token: usize) -> io::Result<()> {
-        self.poll.registry().register(
-            &mut SourceFd(&fd),
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        )
-    }
-
-    /// Removes `fd` from the interest list.
-    pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        self.poll.registry().deregister(&mut SourceFd(&fd))
-    }
-
-    /// Waits up to `timeout` (forever with `None`) and reports each ready fd to `on_ready`.
-    /// Returns the number of events, notifier included.
-    pub(crate) fn poll(
-        &mut self,
-        timeout: Option<Duration>,
-        mut on_ready: impl FnMut(Readiness),
-    ) -> io::Result<usize> {
-        match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
-            Err(e) => return Err(e),
-        }
-        let mut count = 0;
-        for event in &self.events {
-            count += 1;
-            if event.token() == NOTIFY_TOKEN {
-                continue;
-            }
-            on_ready(Readiness {
-                token: event.token().0,
-                read: event.is_readable() || event.is_read_closed() || event.is_error(),
-                write: event.is_writable() || event.is_write_closed() || event.is_error(),
-            });
-        }
-        Ok(count)
-    }
-}
-
-impl Notifier {
-    /// Makes the current or next [`Poller::poll`] return.
-    pub(crate) fn notify(&self) {
-        // A failed wake can only mean the eventfd counter is saturated, i.e. a wake is
-        // already pending.
-        let _ = self.waker.wake();
-    }
-
-    /// Removes `fd` from the poller's interest list, from any thread (`epoll_ctl` is
-    /// thread-safe). The caller keeps `fd` open across the call, so that the number cannot
-    /// name another file meanwhile.
-    pub(crate) fn deregister(&self, fd: RawFd) {
-        // Fails only if `fd` was not in the set (or is closed), which is the state wanted.
-        let _ = self.registry.deregister(&mut SourceFd(&fd));
-    }
 }

@@ -10,18 +10,21 @@ use std::time::SystemTime;
 
 use spindle_core::{fiber, unblock};
 
-use super::{FileTimes, Metadata, OpenOptions, Permissions};
+use super::{FileTimes, Metadata, OpenOptions, Permissions, cached};
+use crate::sys;
 
 /// An open file, mirroring [`std::fs::File`]; each call that may touch the disk runs on the
-/// blocking pool while the calling fiber parks.
+/// blocking pool while the calling fiber parks, except reads of bytes that are in the page
+/// cache, which run inline.
 ///
 /// # Notes
 ///
-/// - A call costs one pool round trip (a few µs) on top of `std`'s, and calls that lend a
-///   buffer copy the bytes once; see the [module docs](super) for the table.
+/// - A read takes what the page cache holds inline (`preadv2(RWF_NOWAIT)`) and reads the rest
+///   on the pool. Other calls cost one pool round trip (a few µs) on top of `std`'s, and calls
+///   that lend a buffer to the pool copy the bytes once; see the [module docs](super).
 ///   [`read_to_end`](Read::read_to_end), [`read_to_string`](Read::read_to_string),
-///   [`read_exact`](Read::read_exact) and [`write_all`](Write::write_all) are each one round
-///   trip for the whole call.
+///   [`read_exact`](Read::read_exact) and [`write_all`](Write::write_all) are each at most
+///   one round trip for the whole call.
 /// - [`seek`](Seek::seek) and [`try_clone`](File::try_clone) run inline: `lseek` and `dup`
 ///   do no I/O.
 /// - Closing (dropping) the file runs inline too, as `close` on a local filesystem does not
@@ -179,24 +182,77 @@ impl File {
         unblock(move || op(&file))
     }
 
-    /// Reads up to `buf.len()` bytes with `op` into a pool-owned buffer and copies them over.
+    /// Reads up to `buf.len()` bytes at `offset` (`None`: at the file position): inline what
+    /// the page cache holds, else with `op` into a pool-owned buffer, copied over.
+    ///
+    /// `exact` asks for all of `buf` (`read_exact`): then a partly cached range is kept and
+    /// only the rest is read with `op` on the pool, at the offset where the inline part ended.
     fn read_into(
         &self,
         buf: &mut [u8],
-        op: impl FnOnce(&std::fs::File, &mut [u8]) -> io::Result<usize> + Send + 'static,
+        offset: Option<u64>,
+        exact: bool,
+        op: impl FnOnce(&std::fs::File, &mut [u8], Option<u64>) -> io::Result<usize> + Send + 'static,
     ) -> io::Result<usize> {
         if !fiber::is_fiber() {
-            return op(&self.inner, buf);
+            return op(&self.inner, buf, offset);
         }
-        let len = buf.len();
+        let done = if exact {
+            cached::read_some(self.inner.as_fd(), buf, offset)?
+        } else if let Some(n) = sys::pread_nowait(self.inner.as_fd(), buf, offset)? {
+            // Bytes, or the end of the file (`0`): done either way.
+            cached::count_inline();
+            return Ok(n);
+        } else {
+            0
+        };
+        if exact && done == buf.len() {
+            cached::count_inline();
+            return Ok(done);
+        }
+        cached::count_pool();
+        let rest = &mut buf[done..];
+        let len = rest.len();
+        let at = offset.map(|o| o + done as u64);
         let (result, data) = self.on_pool(move |f| {
             let mut data = vec![0; len];
-            let result = op(f, &mut data);
+            let result = op(f, &mut data, at);
             (result, data)
         });
         let n = result?;
-        buf[..n].copy_from_slice(&data[..n]);
-        Ok(n)
+        rest[..n].copy_from_slice(&data[..n]);
+        Ok(done + n)
+    }
+
+    /// Reads to the end of the file into `buf`: inline while the page cache holds the bytes,
+    /// then the rest on the pool in one round trip (moving `buf` there and back, no copy).
+    fn read_to_end_into(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let start = buf.len();
+        // As std does: room for the rest of the file, so that one read takes it all.
+        let hint = self.inner.metadata().ok().and_then(|m| {
+            let pos = (&*self.inner).stream_position().ok()?;
+            usize::try_from(m.len().saturating_sub(pos)).ok()
+        });
+        buf.try_reserve(hint.unwrap_or(8192)).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "cannot allocate a buffer for the file's contents",
+            )
+        })?;
+        if cached::read_to_end(self.inner.as_fd(), buf)? {
+            cached::count_inline();
+            return Ok(buf.len() - start);
+        }
+        cached::count_pool();
+        let data = std::mem::take(buf);
+        let (result, data) = self.on_pool(move |mut f| {
+            let mut data = data;
+            let result = f.read_to_end(&mut data);
+            (result, data)
+        });
+        // Like std, bytes read before an error stay in `buf`.
+        *buf = data;
+        result.map(|_| buf.len() - start)
     }
 
     /// Runs `op` with `buf`, copied to the pool if the caller is a fiber.
@@ -210,15 +266,6 @@ impl File {
         }
         let data = buf.to_vec();
         self.on_pool(move |f| op(f, &data))
-    }
-
-    /// Reads to the end of the file on the pool in one round trip, into a new vector.
-    fn read_rest(&self) -> (io::Result<usize>, Vec<u8>) {
-        self.on_pool(|mut f| {
-            let mut data = Vec::new();
-            let result = f.read_to_end(&mut data);
-            (result, data)
-        })
     }
 }
 
@@ -242,11 +289,13 @@ impl Read for File {
 
 impl Read for &File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_into(buf, |mut f, data| f.read(data))
+        self.read_into(buf, None, false, |mut f, data, _| f.read(data))
     }
 
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        self.read_into(buf, |mut f, data| f.read_exact(data).map(|()| data.len()))?;
+        self.read_into(buf, None, true, |mut f, data, _| {
+            f.read_exact(data).map(|()| data.len())
+        })?;
         Ok(())
     }
 
@@ -254,21 +303,15 @@ impl Read for &File {
         if !fiber::is_fiber() {
             return (&*self.inner).read_to_end(buf);
         }
-        let (result, data) = self.read_rest();
-        // Like std, bytes read before an error stay in `buf`.
-        if buf.is_empty() {
-            *buf = data;
-        } else {
-            buf.extend_from_slice(&data);
-        }
-        result
+        self.read_to_end_into(buf)
     }
 
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         if !fiber::is_fiber() {
             return (&*self.inner).read_to_string(buf);
         }
-        let (result, data) = self.read_rest();
+        let mut data = Vec::new();
+        let result = self.read_to_end_into(&mut data);
         let text = String::from_utf8(data).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -328,12 +371,15 @@ impl Seek for &File {
 
 impl FileExt for File {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.read_into(buf, move |f, data| f.read_at(data, offset))
+        self.read_into(buf, Some(offset), false, move |f, data, at| {
+            f.read_at(data, at.unwrap_or(offset))
+        })
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.read_into(buf, move |f, data| {
-            f.read_exact_at(data, offset).map(|()| data.len())
+        self.read_into(buf, Some(offset), true, move |f, data, at| {
+            f.read_exact_at(data, at.unwrap_or(offset))
+                .map(|()| data.len())
         })?;
         Ok(())
     }

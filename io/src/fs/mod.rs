@@ -1,42 +1,58 @@
 //! Filesystem operations that park the fiber, mirroring `std::fs`.
 //!
-//! Linux has no readiness notification for regular files (epoll refuses them), so every call
-//! here runs the `std::fs` call on the blocking pool ([`unblock`]) while the calling fiber
-//! parks; the other fibers of its thread keep running. On a plain thread (no runtime) the
-//! call runs right there, exactly like `std`.
+//! Linux has no readiness notification for regular files (epoll refuses them). So on a
+//! fiber a read first takes what the page cache already holds, inline, with
+//! `preadv2(RWF_NOWAIT)`, and only what would wait for the disk goes to the blocking pool
+//! ([`unblock`]) while the fiber parks; the other fibers of its thread keep running. Every
+//! other call (writes, metadata, directories, opening a `File`) runs the `std::fs` call on the
+//! pool. On a plain thread (no runtime) every call runs right there, exactly like `std`.
+//!
+//! # What runs inline
+//!
+//! [`read`], [`read_to_string`] and the reads of a [`File`] (`read`, `read_exact`,
+//! `read_to_end`, `read_to_string`, `read_at`, `read_exact_at`) run on the fiber as far as
+//! the kernel promises not to wait for a device: the path resolves from the dentry cache
+//! (`openat2(RESOLVE_CACHED)`), it names a regular file (looked at through an `O_PATH`
+//! descriptor before it is opened, so that a FIFO or a device is never opened inline), and the
+//! bytes are in the page cache (`RWF_NOWAIT`). Whatever fails one of these goes to the pool,
+//! from where the inline part stopped. A long cached read yields to the other fibers after
+//! every MiB. Older kernels (before 5.12 for `RESOLVE_CACHED`, 4.14 for `RWF_NOWAIT`) and
+//! filesystems that do not support `RWF_NOWAIT` simply use the pool.
 //!
 //! # What a call costs against `std`
 //!
-//! Each call is one pool round trip on top of the `std` call: a few microseconds (see the
-//! `blocking` bench of spindle-io), plus copying the bytes when the caller lends a buffer:
-//!
 //! | call | pool hops | extra copying |
 //! |------|-----------|---------------|
-//! | [`read`], [`read_to_string`], [`metadata`], [`rename`], … (free functions) | 1 | none: the `Vec`/`String` is made on the pool and moved back |
+//! | [`read`], [`read_to_string`], cached | 0 (three more system calls than `std`: the `O_PATH` look) | none |
+//! | [`read`], [`read_to_string`], not (all) cached | 1 for the part not cached | none: the `Vec` is moved to the pool and back |
+//! | `File::read`, `read_at`, cached | 0 | none |
+//! | `File::read`, `read_exact`, `read_at`, not cached | 1 | the bytes read on the pool (into the caller's buffer) |
+//! | `File::read_to_end`, `File::read_to_string` | 0 if cached, else 1 for the rest | none |
 //! | [`write()`] | 1 | the contents once (the pool needs an owned copy) |
-//! | `File::read` | 1 | the bytes read (into the caller's buffer) |
-//! | `File::read_to_end`, `File::read_to_string`, `File::read_exact` | 1 for the whole call | none into an empty buffer; else once |
 //! | `File::write`, `File::write_all` | 1 for the whole call | the buffer once |
+//! | [`metadata`], [`rename`], … (other free functions), `File::open` | 1 | none |
 //! | [`ReadDir`] iteration | 1 per 128 entries | none |
 //!
-//! Measured on the development machine (a 2-core gVisor sandbox; `cargo bench -p spindle-io
-//! --bench blocking`, medians): a round trip costs 8.5 µs; [`read`] of a cached 1 MiB file
-//! takes 36.8 µs against 22.7 µs for `std::fs::read` (1.6x). On that sandbox thread wake-ups
-//! and page faults are several times dearer than on bare Linux, so expect a smaller gap there.
+//! A pool round trip costs a few microseconds (see the `blocking` bench of spindle-io).
+//! Measured on the development machine (a 2-core VM under load; `cargo run --release
+//! --example fs_read_ratio`, interleaved rounds, medians): [`read`] of a cached 1 MiB file
+//! takes 1.04–1.12x the time of `std::fs::read` over five runs (about 45 µs against 41 µs),
+//! where it took 1.6x through the pool before.
 //!
-//! So prefer whole-file calls and big buffers: reading a file through a small-buffered
-//! `BufReader<File>` costs one hop per refill. For a file that is already in the page cache,
-//! `std` is faster still: a fiber may call `std::fs` directly when a stall of a few
-//! microseconds is acceptable.
+//! So prefer whole-file calls and big buffers: reading an uncached file through a
+//! small-buffered `BufReader<File>` costs one hop per refill.
 //!
 //! The plain data types of `std::fs` — [`Metadata`], [`Permissions`], [`FileType`],
 //! [`FileTimes`] — are re-exported unchanged.
 
+mod cached;
 mod dir;
 mod file;
 mod lock;
 mod options;
 
+#[doc(hidden)]
+pub use cached::__read_counts;
 pub use dir::{DirEntry, ReadDir, read_dir};
 pub use file::File;
 pub use lock::TryLockError;
@@ -46,7 +62,7 @@ pub use std::fs::{FileTimes, FileType, Metadata, Permissions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use spindle_core::unblock;
+use spindle_core::{fiber, unblock};
 
 /// Runs `f(path)` on the blocking pool with an owned copy of `path`.
 pub(crate) fn with_path<T, F>(path: &Path, f: F) -> io::Result<T>
@@ -82,14 +98,25 @@ where
 /// # let path = dir.path().join("greeting");
 /// # std::fs::write(&path, "hello")?;
 /// spindle_core::run(move || -> std::io::Result<()> {
-///     let bytes = spindle_io::fs::read(&path)?; // one pool round trip
+///     let bytes = spindle_io::fs::read(&path)?; // cached: no pool round trip
 ///     assert_eq!(bytes, b"hello");
 ///     Ok(())
 /// })
 /// # }
 /// ```
+///
+/// # Notes
+///
+/// On a fiber, a file whose path and bytes are cached is read inline, with no pool round
+/// trip; see the [module docs](self) for the rule.
 pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
-    with_path(path.as_ref(), |p| std::fs::read(p))
+    let path = path.as_ref();
+    if fiber::is_fiber()
+        && let Some(result) = cached::read(path)
+    {
+        return result;
+    }
+    with_path(path, |p| std::fs::read(p))
 }
 
 /// Reads the entire contents of a file into a string, mirroring [`std::fs::read_to_string`].
@@ -97,8 +124,23 @@ pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
 /// # Errors
 ///
 /// As [`std::fs::read_to_string`]; `InvalidData` if the contents are not UTF-8.
+///
+/// # Notes
+///
+/// Inline when cached, as [`read`].
 pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
-    with_path(path.as_ref(), |p| std::fs::read_to_string(p))
+    let path = path.as_ref();
+    if fiber::is_fiber()
+        && let Some(result) = cached::read(path)
+    {
+        return String::from_utf8(result?).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        });
+    }
+    with_path(path, |p| std::fs::read_to_string(p))
 }
 
 /// Writes a slice as the entire contents of a file, mirroring [`std::fs::write`].
