@@ -42,7 +42,7 @@ for server in $SERVERS; do
   case $server in
     spindle2) "$MAIN_TARGET/release/examples/echo_server" "$addr" --threads 2 >/dev/null 2>&1 & ;;
     spindle1) "$MAIN_TARGET/release/examples/echo_server" "$addr" --threads 1 >/dev/null 2>&1 & ;;
-    tokio_mt) WORKERS=2 "$PEERS_TARGET/release/tokio_mt_echo" "$addr" >/dev/null 2>&1 & ;;
+    tokio_mt) WORKERS=2 "$PEERS_TARGET/release/tokio_echo" "$addr" >/dev/null 2>&1 & ;;
     may) WORKERS=2 "$PEERS_TARGET/release/may_echo" "$addr" >/dev/null 2>&1 & ;;
     go)
       if [ ! -x "$PEERS_TARGET/go_echo" ]; then echo "skipping go: not built" >&2; continue; fi
