@@ -534,9 +534,14 @@ pub fn is_fiber() -> bool {
 /// `std::panic::resume_unwind` while another fiber of its thread is suspended mid-unwind, the
 /// answer for such a fiber falls back to `std::thread::panicking`.
 pub fn panicking() -> bool {
+    // A fiber unwinds only while its thread does: the cheap process-wide check first (no
+    // thread-local lookup on the common path, where nothing panics).
+    if !thread::panicking() {
+        return false;
+    }
     match Scheduler::on_fiber() {
         Some(sched) => sched.current_unwind() != Unwind::No,
-        None => thread::panicking(),
+        None => true,
     }
 }
 
@@ -545,9 +550,12 @@ pub fn panicking() -> bool {
 /// the locks it held.
 #[doc(hidden)]
 pub fn panicking_poisons() -> bool {
+    if !thread::panicking() {
+        return false;
+    }
     match Scheduler::on_fiber() {
         Some(sched) => sched.current_unwind() == Unwind::Panic,
-        None => thread::panicking(),
+        None => true,
     }
 }
 

@@ -64,7 +64,7 @@ const WOKEN: u8 = 0b100;
 /// How often a waiter on another thread is served by a hand-off, at least.
 const FAIR_INTERVAL_NANOS: u64 = 500_000;
 /// Checks of the lock word a locker makes while spinning before it queues.
-const SPINS: u32 = 64;
+const SPINS: u32 = 256;
 
 /// What a queued waiter tells the unlocker, and what the unlocker answers.
 #[derive(Debug, Default)]
