@@ -125,7 +125,7 @@ where
         body: Box::new(body),
         stack_size,
     };
-    target.spawn_remote(spawn).map_err(drop)?;
+    target.spawn_remote(spawn)?;
     Ok(JoinHandle {
         fiber: Fiber::from_ref(fiber),
         joined: false,

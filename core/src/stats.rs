@@ -132,12 +132,14 @@ pub(crate) struct Published {
 }
 
 impl Published {
-    /// Refreshes the copy if it is due (`force`: the scheduler is about to sleep or end).
-    /// Never blocks: a reader holding the lock just gets the older copy.
+    /// Refreshes the copy if it is due (`force`: the scheduler is about to sleep or end, so
+    /// any switch since the last copy is enough). Never blocks: a reader holding the lock just
+    /// gets the older copy.
     pub(crate) fn refresh(&self, sched: &Scheduler, force: bool) {
         use std::sync::atomic::Ordering::Relaxed;
         let switches = sched.counters.switches.get();
-        if !force && switches.wrapping_sub(self.at_switch.load(Relaxed)) < 1024 {
+        let since = switches.wrapping_sub(self.at_switch.load(Relaxed));
+        if since == 0 || (!force && since < 1024) {
             return;
         }
         if let Ok(mut stats) = self.stats.try_lock() {

@@ -147,14 +147,10 @@ impl SchedShared {
         let _ = self.push_remote(|queue| queue.unparks.push(fiber));
     }
 
-    /// Queues a fiber to be started by this scheduler. Gives the spawn back if the scheduler
-    /// has ended.
-    pub(crate) fn spawn_remote(&self, spawn: RemoteSpawn) -> Result<(), RemoteSpawn> {
-        let mut spawn = Some(spawn);
-        match self.push_remote(|queue| queue.spawns.extend(spawn.take())) {
-            Ok(()) => Ok(()),
-            Err(()) => Err(spawn.take().expect("not queued")),
-        }
+    /// Queues a fiber to be started by this scheduler; `Err` (the spawn dropped) if the
+    /// scheduler has ended.
+    pub(crate) fn spawn_remote(&self, spawn: RemoteSpawn) -> Result<(), ()> {
+        self.push_remote(move |queue| queue.spawns.push(spawn))
     }
 
     /// Runs `push` on the remote queue and wakes the scheduler if it sleeps; `Err` once the
@@ -739,13 +735,10 @@ impl Scheduler {
             stack_size,
         } in spawns
         {
-            let shared: *const FiberShared = fiber.shared();
             if let Err(e) = self.spawn(Arc::clone(&fiber), body, stack_size) {
-                // SAFETY: `fiber` (still held here) keeps the control block alive.
-                let shared = unsafe { &*shared };
                 fiber.complete_without_running(Box::new(format!(
                     "spindle: spawn_on: cannot start fiber {} on scheduler {}: {e}",
-                    shared.id.as_u64(),
+                    fiber.shared().id.as_u64(),
                     self.id
                 )));
             }
