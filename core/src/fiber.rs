@@ -288,11 +288,9 @@ impl FiberShared {
     /// The scheduler-owned state; `sched` must be this fiber's own scheduler.
     #[inline]
     pub(crate) fn local(&self, sched: &Scheduler) -> &LocalState {
-        assert_eq!(
-            self.sched_id,
-            sched.id(),
-            "spindle: a fiber's state touched from another scheduler"
-        );
+        if self.sched_id != sched.id() {
+            wrong_scheduler(self.sched_id, sched.id());
+        }
         &self.local
     }
 
@@ -303,6 +301,17 @@ impl FiberShared {
     pub(crate) fn sched_id(&self) -> u32 {
         self.sched_id
     }
+}
+
+/// The panic of [`FiberShared::local`], out of line: the check it guards sits on every switch,
+/// and a compare and a jump is all it should cost there.
+#[cold]
+#[inline(never)]
+fn wrong_scheduler(owner: u32, caller: u32) -> ! {
+    panic!(
+        "spindle: a fiber's state touched from another scheduler (the fiber belongs to \
+         scheduler {owner}, the caller runs scheduler {caller})"
+    )
 }
 
 impl fmt::Debug for LocalState {

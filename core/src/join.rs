@@ -355,7 +355,7 @@ impl<T> JoinHandle<T> {
     pub fn join(mut self) -> thread::Result<T> {
         if let Some(sched) = Scheduler::on_fiber() {
             assert!(
-                sched.current_fiber().id != self.fiber.id(),
+                !std::ptr::eq(sched.current_fiber(), self.fiber.shared_ptr()),
                 "a fiber tried to join itself, which would wait forever"
             );
         }

@@ -313,6 +313,10 @@ pub(crate) fn drop_fiber_locals() {
         return;
     };
     let table = &sched.current_fiber().local(sched).locals;
+    // Most fibers never touch a fiber-local: their table never allocated.
+    if table.borrow().is_empty() {
+        return;
+    }
     for _ in 0..MAX_ROUNDS {
         let values = std::mem::take(&mut *table.borrow_mut());
         if values.iter().all(Option::is_none) {
