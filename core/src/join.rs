@@ -207,15 +207,22 @@ const RUNNING: u8 = 0;
 const WAITING: u8 = 1;
 const DONE: u8 = 2;
 const DETACHED: u8 = 3;
+const WAITING_LOCAL: u8 = 4;
 
 /// Where a fiber leaves its result for its [`JoinHandle`].
 ///
-/// | state      | meaning                                              | who moves it on      |
-/// |------------|------------------------------------------------------|----------------------|
-/// | `RUNNING`  | no result yet, nobody waiting                         | joiner, fiber, drop  |
-/// | `WAITING`  | no result yet; `waiter` holds the joiner              | fiber                |
-/// | `DONE`     | `result` is written (or already taken by the handle)  | handle drop          |
-/// | `DETACHED` | the handle is gone; the fiber drops its own result    | (final)              |
+/// | state           | meaning                                                  | who moves it on      |
+/// |-----------------|----------------------------------------------------------|----------------------|
+/// | `RUNNING`       | no result yet, nobody waiting                            | joiner, fiber, drop  |
+/// | `WAITING`       | no result yet; `waiter` holds a joiner on another thread | fiber                |
+/// | `WAITING_LOCAL` | no result yet; `waiter` holds a joiner parked on the fiber's own scheduler | fiber |
+/// | `DONE`          | `result` is written (or already taken by the handle)     | handle drop          |
+/// | `DETACHED`      | the handle is gone; the fiber drops its own result       | (final)              |
+///
+/// A joiner on the fiber's own scheduler moves `RUNNING` to `WAITING_LOCAL`, and the fiber
+/// `WAITING_LOCAL` to `DONE`, with plain loads and stores instead of read-modify-write
+/// operations: the joiner holds the handle (`join` consumes it), so while it waits nobody but
+/// that one thread can touch the state.
 struct Packet<T> {
     state: AtomicU8,
     waiter: UnsafeCell<Option<Joiner>>,
@@ -237,7 +244,15 @@ impl<T> Packet<T> {
     fn complete(&self, result: thread::Result<T>) -> Option<thread::Result<T>> {
         // SAFETY: nobody reads `result` before seeing DONE, and only the fiber writes it.
         unsafe { *self.result.get() = Some(result) };
-        match self.state.swap(DONE, Ordering::AcqRel) {
+        // A joiner parked on this thread (see the table): only this thread touches the state.
+        let state = match self.state.load(Ordering::Relaxed) {
+            WAITING_LOCAL => {
+                self.state.store(DONE, Ordering::Release);
+                WAITING
+            }
+            _ => self.state.swap(DONE, Ordering::AcqRel),
+        };
+        match state {
             WAITING => {
                 // SAFETY: the joiner wrote `waiter` before moving to WAITING and never touches
                 // it again; we saw WAITING, so it is ours now.
@@ -280,21 +295,26 @@ impl<T> Packet<T> {
         if self.is_done() {
             return;
         }
-        let joiner = match Scheduler::on_fiber() {
+        match Scheduler::on_fiber() {
             Some(sched) if sched.id() == fiber_sched_id(fiber) => {
-                Joiner::Local(sched.current_fiber())
+                // SAFETY: we are the only joiner and the state is RUNNING; the fiber, the one
+                // other party, runs on this thread and so not now.
+                unsafe { *self.waiter.get() = Some(Joiner::Local(sched.current_fiber())) };
+                // No read-modify-write needed: see the table.
+                self.state.store(WAITING_LOCAL, Ordering::Relaxed);
             }
-            _ => Joiner::Remote(current_waiter()),
-        };
-        // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads `waiter`
-        // until our compare-exchange below publishes it.
-        unsafe { *self.waiter.get() = Some(joiner) };
-        if self
-            .state
-            .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return; // DONE meanwhile
+            _ => {
+                // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads
+                // `waiter` until our compare-exchange below publishes it.
+                unsafe { *self.waiter.get() = Some(Joiner::Remote(current_waiter())) };
+                if self
+                    .state
+                    .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    return; // DONE meanwhile
+                }
+            }
         }
         while !self.is_done() {
             if let Some(sched) = Scheduler::on_fiber() {
