@@ -16,6 +16,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::os::fd::RawFd;
 use std::panic::Location;
@@ -182,7 +183,10 @@ pub(crate) struct FiberShared {
     pub(crate) id: FiberId,
     name: Option<Box<str>>,
     pub(crate) spawned_at: &'static Location<'static>,
-    sched: Arc<SchedShared>,
+    /// One strong count of the scheduler's shared part. A control block made and freed on its
+    /// scheduler's thread while the scheduler runs takes the count from, and gives it back
+    /// to, the scheduler's reserve (see `Scheduler::shared_ref`), with no atomic operation.
+    sched: ManuallyDrop<Arc<SchedShared>>,
     /// Copy of `sched.id()`, checked on every access to `local`.
     sched_id: u32,
     local: LocalState,
@@ -235,6 +239,18 @@ unsafe impl Send for FiberShared {}
 // SAFETY: see the `Send` impl.
 unsafe impl Sync for FiberShared {}
 
+impl Drop for FiberShared {
+    fn drop(&mut self) {
+        // SAFETY: `sched` is taken once, here, and never used again.
+        let sched = unsafe { ManuallyDrop::take(&mut self.sched) };
+        match Scheduler::current() {
+            // Its own scheduler, still running on this thread: back to the reserve.
+            Some(owner) if owner.id() == self.sched_id => owner.return_shared_ref(sched),
+            _ => drop(sched),
+        }
+    }
+}
+
 impl fmt::Debug for FiberShared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FiberShared")
@@ -246,8 +262,9 @@ impl fmt::Debug for FiberShared {
 
 impl FiberShared {
     /// A control block for a fiber that `sched` will run (it may belong to another thread).
+    #[inline]
     pub(crate) fn new(
-        sched: &Arc<SchedShared>,
+        sched: Arc<SchedShared>,
         name: Option<String>,
         spawned_at: &'static Location<'static>,
     ) -> FiberShared {
@@ -255,8 +272,8 @@ impl FiberShared {
             id: FiberId::next(),
             name: name.map(String::into_boxed_str),
             spawned_at,
-            sched: Arc::clone(sched),
             sched_id: sched.id(),
+            sched: ManuallyDrop::new(sched),
             local: LocalState {
                 state: Cell::new(State::Runnable),
                 notified: Cell::new(false),

@@ -241,7 +241,13 @@ pub(crate) struct Scheduler {
     tracer: capture::Tracer,
     /// A coarse clock, read once per pass through the main loop: parks are stamped with it.
     clock: Cell<Instant>,
+    /// Strong counts of `shared` held in reserve for new fibers' control blocks (see
+    /// [`shared_ref`](Self::shared_ref)); given back to the `Arc` when the scheduler drops.
+    shared_refs: Cell<usize>,
 }
+
+/// How many strong counts of `SchedShared` the reserve takes at a time.
+const SHARED_REF_BATCH: usize = 64;
 
 impl Scheduler {
     /// The scheduler of the calling thread, if it runs inside `run`.
@@ -427,7 +433,40 @@ impl Scheduler {
             counters: Counters::default(),
             tracer: capture::Tracer::default(),
             clock: Cell::new(Instant::now()),
+            shared_refs: Cell::new(0),
         }
+    }
+
+    /// A strong reference to this scheduler's shared part for a new fiber's control block.
+    ///
+    /// Every control block owns one strong count of `SchedShared`, so that a handle that
+    /// outlives the scheduler, or unparks from another thread, still finds it. Taking and
+    /// giving back that count costs two atomic read-modify-writes per fiber; instead the
+    /// scheduler keeps a reserve of counts, taken in batches: a control block freed on this
+    /// thread while the scheduler runs returns its count to the reserve
+    /// ([`return_shared_ref`](Self::return_shared_ref)), one freed elsewhere or later drops
+    /// it as an ordinary `Arc`, and the scheduler gives back what is left in the reserve when
+    /// it drops.
+    pub(crate) fn shared_ref(&self) -> Arc<SchedShared> {
+        let mut left = self.shared_refs.get();
+        if left == 0 {
+            for _ in 0..SHARED_REF_BATCH {
+                // SAFETY: `self.shared` is a live `Arc` (we hold it), as the function requires.
+                unsafe { Arc::increment_strong_count(Arc::as_ptr(&self.shared)) };
+            }
+            left = SHARED_REF_BATCH;
+        }
+        self.shared_refs.set(left - 1);
+        // SAFETY: the reserve held `left` strong counts of `self.shared`; this `Arc` now owns
+        // one of them, taken out of the reserve above.
+        unsafe { Arc::from_raw(Arc::as_ptr(&self.shared)) }
+    }
+
+    /// Takes back into the reserve a count that [`shared_ref`](Self::shared_ref) handed out.
+    pub(crate) fn return_shared_ref(&self, shared: Arc<SchedShared>) {
+        debug_assert!(Arc::ptr_eq(&shared, &self.shared));
+        std::mem::forget(shared);
+        self.shared_refs.set(self.shared_refs.get() + 1);
     }
 
     /// Gives `fiber` a stack on which it will run `body(cancelled)`, and queues it.
@@ -1239,6 +1278,13 @@ impl Drop for CurrentGuard {
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
+        // The reserve of strong counts goes back to the `Arc`. (Control blocks dropped from
+        // here on find no current scheduler and drop their counts themselves.)
+        for _ in 0..self.shared_refs.replace(0) {
+            // SAFETY: the reserve owns these counts of `self.shared`, which we still hold, so
+            // none of these decrements frees it.
+            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&self.shared)) };
+        }
         // Refuse further remote wake-ups and spawns, and drop the queued handles. Fibers
         // queued to start here never will: their JoinHandles get `Err(Cancelled)`.
         let queued = self
