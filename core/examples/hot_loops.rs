@@ -26,7 +26,10 @@ fn main() {
         run_mode(&mode, n);
         start.elapsed()
     });
-    println!("{:.1} ns per iteration", elapsed.as_nanos() as f64 / n as f64);
+    println!(
+        "{:.1} ns per iteration",
+        elapsed.as_nanos() as f64 / n as f64
+    );
 }
 
 fn run_mode(mode: &str, n: u64) {

@@ -311,6 +311,19 @@ impl FiberShared {
         &self.local
     }
 
+    /// [`local`](Self::local) without its check, for the fibers a scheduler already knows to
+    /// be its own (the one it runs, those in its run queue), reached on every switch.
+    ///
+    /// # Safety
+    ///
+    /// `sched` must be this fiber's own scheduler: `local(sched)` would return the same
+    /// reference without panicking.
+    #[inline]
+    pub(crate) unsafe fn local_unchecked(&self, sched: &Scheduler) -> &LocalState {
+        debug_assert_eq!(self.sched_id, sched.id());
+        &self.local
+    }
+
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -684,8 +697,7 @@ pub fn park() {
 pub fn waiting_on(what: &'static str, object: *const ()) {
     if let Some(sched) = Scheduler::on_fiber() {
         sched
-            .current_fiber()
-            .local(sched)
+            .current_local()
             .wait
             .set(Wait::On(what, object as usize));
     }

@@ -183,7 +183,7 @@ where
     let sched = Scheduler::on_fiber().expect("a fiber's body runs on that fiber");
     let me = sched.current_fiber();
     // Whatever unwound the fiber has been caught.
-    sched.set_unwind(me.local(sched), Unwind::No);
+    sched.set_unwind(sched.current_local(), Unwind::No);
     if let Some(unclaimed) = packet.complete(result) {
         drop_unclaimed(me, unclaimed);
     }

@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::arch;
-use crate::fiber::{Cancelled, FiberShared, State, Unwind};
+use crate::fiber::{Cancelled, FiberShared, LocalState, State, Unwind};
 use crate::join::FiberRef;
 use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
 use crate::runtime::{self, Config};
@@ -303,9 +303,18 @@ impl Scheduler {
         unsafe { &*ptr }
     }
 
+    /// The running fiber's scheduler-owned state (see [`current_fiber`](Self::current_fiber)).
+    #[inline]
+    pub(crate) fn current_local(&self) -> &LocalState {
+        // SAFETY: `current` only ever holds a fiber of this scheduler: `publish_current` is
+        // given the running fiber, one popped from this scheduler's run queue (where only
+        // fibers that passed `local(self)` are pushed), or null.
+        unsafe { self.current_fiber().local_unchecked(self) }
+    }
+
     /// An owning handle to the running fiber.
     pub(crate) fn current_ref(&self) -> FiberRef {
-        let slot = self.current_fiber().local(self).slot.get();
+        let slot = self.current_local().slot.get();
         let fibers = self.fibers.borrow();
         Arc::clone(
             fibers
@@ -318,7 +327,7 @@ impl Scheduler {
     /// it is unwinding already (a second unwind from inside a destructor would abort).
     #[inline]
     pub(crate) fn check_cancelled(&self) {
-        let local = self.current_fiber().local(self);
+        let local = self.current_local();
         if local.cancelled.get() && self.current_unwind() == Unwind::No {
             local.cancel_raises.set(local.cancel_raises.get() + 1);
             self.set_unwind(local, Unwind::Cancel);
@@ -334,7 +343,7 @@ impl Scheduler {
     /// the thread is seen not panicking. A thread that panics while no fiber is marked (the
     /// hook was replaced, or `resume_unwind` was called) is taken to unwind the running fiber.
     pub(crate) fn current_unwind(&self) -> Unwind {
-        let local = self.current_fiber().local(self);
+        let local = self.current_local();
         if local.unwind.get() == Unwind::Held {
             return Unwind::Held;
         }
@@ -351,7 +360,7 @@ impl Scheduler {
     }
 
     /// Records why the running fiber unwinds (or that it no longer does).
-    pub(crate) fn set_unwind(&self, local: &crate::fiber::LocalState, kind: Unwind) {
+    pub(crate) fn set_unwind(&self, local: &LocalState, kind: Unwind) {
         let was = local.unwind.replace(kind);
         match (was == Unwind::No, kind == Unwind::No) {
             (true, false) => self.unwinding.set(self.unwinding.get() + 1),
@@ -363,7 +372,7 @@ impl Scheduler {
     /// Marks the running fiber as holding an unwind it caught (see [`Unwind::Held`]) until
     /// [`release_unwind`](Self::release_unwind); returns what to restore then.
     pub(crate) fn hold_unwind(&self) -> Unwind {
-        let local = self.current_fiber().local(self);
+        let local = self.current_local();
         let was = local.unwind.get();
         self.set_unwind(local, Unwind::Held);
         was
@@ -371,7 +380,7 @@ impl Scheduler {
 
     /// Ends [`hold_unwind`](Self::hold_unwind).
     pub(crate) fn release_unwind(&self, was: Unwind) {
-        self.set_unwind(self.current_fiber().local(self), was);
+        self.set_unwind(self.current_local(), was);
     }
 
     /// Whether this runtime names fibers in panic messages (see `crate::panic_hook`).
@@ -381,7 +390,7 @@ impl Scheduler {
 
     /// Marks the running fiber as panicking (called by spindle's panic hook).
     pub(crate) fn note_panic(&self) {
-        let local = self.current_fiber().local(self);
+        let local = self.current_local();
         if local.unwind.get() == Unwind::No {
             self.set_unwind(local, Unwind::Panic);
         }
@@ -496,7 +505,7 @@ impl Scheduler {
         local.install_stack(stack);
         local.cancelled.set(self.shutting_down.get());
         local.slot.set(slot);
-        self.run_queue.push(self, shared);
+        self.run_queue.push(self, shared, local);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
         crate::events::fiber_spawned(shared, self.id);
         Ok(())
@@ -508,7 +517,7 @@ impl Scheduler {
         match local.state.get() {
             State::Parked => {
                 local.state.set(State::Runnable);
-                self.run_queue.push(self, fiber);
+                self.run_queue.push(self, fiber, local);
             }
             State::Running | State::Runnable => local.notified.set(true),
             State::Finished | State::Abandoned => {}
@@ -519,7 +528,7 @@ impl Scheduler {
     /// already given with `fiber::waiting_on`).
     #[inline]
     pub(crate) fn note_wait(&self, wait: crate::fiber::Wait) {
-        let cell = &self.current_fiber().local(self).wait;
+        let cell = &self.current_local().wait;
         if cell.get() == crate::fiber::Wait::Nothing {
             cell.set(wait);
         }
@@ -530,7 +539,7 @@ impl Scheduler {
     /// [`check_cancelled`](Self::check_cancelled).
     pub(crate) fn park(&self, deadline: Option<Instant>) -> bool {
         let me = self.current_fiber();
-        let local = me.local(self);
+        let local = self.current_local();
         if local.notified.replace(false) {
             local.wait.set(crate::fiber::Wait::Nothing);
             return false;
@@ -554,7 +563,7 @@ impl Scheduler {
         local.state.set(State::Parked);
         local.parked_at.set(Some(self.clock.get()));
         self.counters.parks.set(self.counters.parks.get() + 1);
-        self.switch_out(me);
+        self.switch_out(local);
         local.wait.set(crate::fiber::Wait::Nothing);
         match local.timer.take() {
             Some(key) => {
@@ -569,23 +578,23 @@ impl Scheduler {
     #[inline]
     pub(crate) fn yield_now(&self) {
         let me = self.current_fiber();
-        me.local(self).state.set(State::Runnable);
-        self.run_queue.push(self, me);
-        self.switch_out(me);
+        let local = self.current_local();
+        local.state.set(State::Runnable);
+        self.run_queue.push(self, me, local);
+        self.switch_out(local);
     }
 
-    /// Suspends `me` (already marked parked or runnable) and resumes the next runnable fiber,
-    /// or the main context. Returns when `me` is resumed.
+    /// Suspends the running fiber (already marked parked or runnable; `local` is its state)
+    /// and resumes the next runnable fiber, or the main context. Returns when the fiber is
+    /// resumed.
     #[inline]
-    fn switch_out(&self, me: &FiberShared) {
-        let local = me.local(self);
+    fn switch_out(&self, local: &LocalState) {
         match self.next_to_run() {
-            Some(next) if ptr::eq(next, me) => {
+            Some((_, next_local)) if ptr::eq(next_local, local) => {
                 local.state.set(State::Running);
-                self.publish_current(me);
+                self.publish_current(self.current.get());
             }
-            Some(next) => {
-                let next_local = next.local(self);
+            Some((next, next_local)) => {
                 next_local.state.set(State::Running);
                 self.publish_current(next);
                 // SAFETY: `local.sp` is where this suspended context will be found; `next` is a
@@ -619,7 +628,7 @@ impl Scheduler {
     /// The next fiber to switch to directly, or `None` to go through the main context (nothing
     /// runnable, or time to poll the reactor and timers).
     #[inline]
-    fn next_to_run(&self) -> Option<&FiberShared> {
+    fn next_to_run(&self) -> Option<(&FiberShared, &LocalState)> {
         let left = self.until_poll.get() - 1;
         self.until_poll.set(left);
         if left == 0 && self.poll_due() {
@@ -648,7 +657,7 @@ impl Scheduler {
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
         crate::events::fiber_finished(me, self.id);
-        me.local(self).state.set(State::Finished);
+        self.current_local().state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
         self.leave_for_good(me)
@@ -679,10 +688,10 @@ impl Scheduler {
             self.next_to_run()
         };
         let (target, to) = match next {
-            Some(next) => {
-                next.local(self).state.set(State::Running);
+            Some((next, next_local)) => {
+                next_local.state.set(State::Running);
                 self.publish_current(next);
-                (next.local(self).sp.get(), stack_of(next.local(self)))
+                (next_local.sp.get(), stack_of(next_local))
             }
             None => {
                 self.publish_current(ptr::null());
@@ -697,9 +706,9 @@ impl Scheduler {
         std::process::abort()
     }
 
-    /// Resumes `fiber` from the main context; returns when a fiber switches back to main.
-    fn resume(&self, fiber: &FiberShared) {
-        let local = fiber.local(self);
+    /// Resumes `fiber` (whose state is `local`) from the main context; returns when a fiber
+    /// switches back to main.
+    fn resume(&self, fiber: &FiberShared, local: &LocalState) {
         local.state.set(State::Running);
         self.publish_current(fiber);
         // SAFETY: the fiber is runnable, so its saved stack pointer is valid and unresumed;
@@ -1027,8 +1036,8 @@ impl Scheduler {
             self.poll_reactor();
             self.clock.set(Instant::now());
             self.fire_timers();
-            if let Some(next) = self.run_queue.pop(self) {
-                self.resume(next);
+            if let Some((next, local)) = self.run_queue.pop(self) {
+                self.resume(next, local);
             }
         }
     }
@@ -1126,7 +1135,7 @@ impl Scheduler {
 
 /// The stack `local`'s fiber runs on, for [`stack::switch`].
 #[inline(always)]
-fn stack_of(local: &crate::fiber::LocalState) -> SwitchTo {
+fn stack_of(local: &LocalState) -> SwitchTo {
     SwitchTo::Fiber {
         bottom: local.guard.get().1,
         size: local.stack_size.get(),
@@ -1158,7 +1167,7 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
     // once, here.
     let body = unsafe { arg.cast::<B>().read() };
-    let local = sched.current_fiber().local(sched);
+    let local = sched.current_local();
     local.started.set(true);
     let cancelled = local.cancelled.get();
     // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.
@@ -1319,7 +1328,7 @@ mod tests {
                 .name("leaving".into())
                 .spawn(move || {
                     let sched = Scheduler::current().unwrap();
-                    left_guard.set(sched.current_fiber().local(sched).guard.get());
+                    left_guard.set(sched.current_local().guard.get());
                     fiber::yield_now();
                 })
                 .unwrap();

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::Scheduler;
-use crate::fiber::FiberShared;
+use crate::fiber::{FiberShared, LocalState};
 
 /// A FIFO of runnable fibers, linked through each fiber's `next_runnable` cell: push and pop
 /// are a few plain loads and stores, with no allocation.
@@ -26,35 +26,44 @@ impl Default for RunQueue {
 }
 
 impl RunQueue {
-    /// Appends `f`, a fiber of `sched` that is in no queue.
+    /// Appends `f`, a fiber of `sched` that is in no queue; `local` is its scheduler-owned
+    /// state, as `f.local(sched)` returns it (so every queued fiber passed that check).
     #[inline]
-    pub(super) fn push(&self, sched: &Scheduler, f: &FiberShared) {
-        f.local(sched).next_runnable.set(ptr::null());
+    pub(super) fn push(&self, sched: &Scheduler, f: &FiberShared, local: &LocalState) {
+        debug_assert!(ptr::eq(local, f.local(sched)));
+        local.next_runnable.set(ptr::null());
         match self.tail.get() {
-            // SAFETY: queued fibers are kept alive by `sched.fibers`.
-            tail if !tail.is_null() => unsafe { &*tail }.local(sched).next_runnable.set(f),
+            tail if !tail.is_null() => {
+                // SAFETY: queued fibers are kept alive by `sched.fibers`, and each is a fiber
+                // of `sched` (see `push`).
+                unsafe { (*tail).local_unchecked(sched) }
+                    .next_runnable
+                    .set(f)
+            }
             _ => self.head.set(f),
         }
         self.tail.set(f);
         self.len.set(self.len.get() + 1);
     }
 
-    /// Removes the oldest fiber.
+    /// Removes the oldest fiber; returns it with its scheduler-owned state.
     #[inline]
-    pub(super) fn pop(&self, sched: &Scheduler) -> Option<&FiberShared> {
+    pub(super) fn pop(&self, sched: &Scheduler) -> Option<(&FiberShared, &LocalState)> {
         let head = self.head.get();
         if head.is_null() {
             return None;
         }
         // SAFETY: queued fibers are kept alive by `sched.fibers`.
         let head = unsafe { &*head };
-        let next = head.local(sched).next_runnable.get();
+        // SAFETY: every queued fiber is a fiber of `sched` (see `push`).
+        let local = unsafe { head.local_unchecked(sched) };
+        let next = local.next_runnable.get();
         self.head.set(next);
         if next.is_null() {
             self.tail.set(ptr::null());
         }
         self.len.set(self.len.get() - 1);
-        Some(head)
+        Some((head, local))
     }
 
     /// Empties the queue.
