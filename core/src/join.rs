@@ -21,12 +21,27 @@ use crate::shim::{AtomicU8, Ordering, Unparker, UnsafeCell, current_waiter, park
 mod loom_model;
 
 /// A fiber seen without its result type.
-pub(crate) trait AnyFiber: Send + Sync + 'static {
-    fn shared(&self) -> &FiberShared;
-
+///
+/// # Safety
+///
+/// Implementors are `#[repr(C)]` with a [`FiberShared`] as their first field, so that
+/// [`shared`](Self::shared) finds it without a virtual call (it is asked on every spawn,
+/// join and unpark). [`FiberCell`] is the one implementor.
+pub(crate) unsafe trait AnyFiber: Send + Sync + 'static {
     /// The fiber will never run (again): abandoned at shutdown, or never started. Its
     /// `JoinHandle` gets `Err(payload)`.
     fn complete_without_running(&self, payload: Box<dyn Any + Send>);
+}
+
+impl dyn AnyFiber {
+    /// The fiber's identity and scheduler state.
+    #[inline]
+    pub(crate) fn shared(&self) -> &FiberShared {
+        // SAFETY: every implementor of the unsafe trait `AnyFiber` starts with a
+        // `FiberShared` at offset 0 (`#[repr(C)]`), so the data pointer of `self` points at
+        // one, alive and borrowed for as long as `self`.
+        unsafe { &*(self as *const dyn AnyFiber).cast::<FiberShared>() }
+    }
 }
 
 impl fmt::Debug for dyn AnyFiber {
@@ -38,7 +53,9 @@ impl fmt::Debug for dyn AnyFiber {
 /// An owning, type-erased reference to a fiber.
 pub(crate) type FiberRef = Arc<dyn AnyFiber>;
 
-/// A fiber's identity and scheduler state, with the slot for its result.
+/// A fiber's identity and scheduler state, with the slot for its result. `#[repr(C)]` with
+/// `shared` first: see [`AnyFiber`]'s safety contract.
+#[repr(C)]
 pub(crate) struct FiberCell<T> {
     shared: FiberShared,
     packet: Packet<T>,
@@ -52,11 +69,8 @@ unsafe impl<T> Send for FiberCell<T> {}
 // SAFETY: see the `Send` impl; shared access to `packet` follows its state protocol.
 unsafe impl<T> Sync for FiberCell<T> {}
 
-impl<T: 'static> AnyFiber for FiberCell<T> {
-    fn shared(&self) -> &FiberShared {
-        &self.shared
-    }
-
+// SAFETY: `FiberCell` is `#[repr(C)]` with `shared` as its first field.
+unsafe impl<T: 'static> AnyFiber for FiberCell<T> {
     fn complete_without_running(&self, payload: Box<dyn Any + Send>) {
         // The fiber never completes its packet itself, so this is the one completion.
         if let Some(unclaimed) = self.packet.complete(Err(payload)) {

@@ -244,6 +244,8 @@ pub(crate) struct Scheduler {
     /// Strong counts of `shared` held in reserve for new fibers' control blocks (see
     /// [`shared_ref`](Self::shared_ref)); given back to the `Arc` when the scheduler drops.
     shared_refs: Cell<usize>,
+    /// `config.stack_size`, rounded as every stack size is (`round_stack_size`).
+    default_stack: usize,
 }
 
 /// How many strong counts of `SchedShared` the reserve takes at a time.
@@ -422,6 +424,7 @@ impl Scheduler {
             budget: budget::Budget::default(),
             shared,
             stacks: RefCell::new(StackPool::new(config.hot_stacks)),
+            default_stack: round_stack_size(config.stack_size),
             config,
             main_sp: Cell::new(ptr::null_mut()),
             current: Cell::new(ptr::null()),
@@ -488,7 +491,10 @@ impl Scheduler {
     where
         B: FnOnce(bool) + 'static,
     {
-        let usable = round_stack_size(stack_size.unwrap_or(self.config.stack_size));
+        let usable = match stack_size {
+            None => self.default_stack,
+            Some(size) => round_stack_size(size),
+        };
         let stack = self.stacks.borrow_mut().alloc(usable)?;
         let sp = if size_of::<B>() <= MAX_INLINE_CLOSURE {
             place_body(&stack, body)
