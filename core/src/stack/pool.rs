@@ -15,12 +15,16 @@ const BATCH: usize = 64;
 
 /// Hands out stacks of any page-multiple size and takes them back.
 ///
-/// Free stacks are kept in two lists per size: up to `hot_limit` keep their pages (the next
-/// fiber reuses them without a single page fault); beyond that, a stack's pages are returned to
+/// Free stacks are kept in two lists per size, except the one taken back last, which is kept
+/// apart for the next spawn: up to `hot_limit` keep their pages (the next fiber reuses them
+/// without a single page fault), counting that last one; beyond that, a stack's pages are returned to
 /// the kernel with `MADV_DONTNEED` before it is kept, so a burst of fibers does not pin memory
 /// after it ends. Address space is only given back when the pool drops (at the end of `run`).
 #[derive(Debug)]
 pub(crate) struct StackPool {
+    /// The stack taken back last, kept apart from the lists: when fibers are spawned and
+    /// finish one after the other, it goes straight to the next spawn.
+    last: Option<Stack>,
     classes: Vec<SizeClass>,
     slabs: Vec<(NonNull<u8>, usize)>,
     hot_limit: usize,
@@ -47,6 +51,7 @@ impl StackPool {
     /// A pool that keeps at most `hot_limit` free stacks resident per size.
     pub(crate) fn new(hot_limit: usize) -> StackPool {
         StackPool {
+            last: None,
             classes: Vec::new(),
             slabs: Vec::new(),
             hot_limit,
@@ -55,8 +60,12 @@ impl StackPool {
     }
 
     /// A stack with `usable` bytes (a page multiple, from `round_stack_size`).
+    #[inline]
     pub(crate) fn alloc(&mut self, usable: usize) -> io::Result<Stack> {
-        let mut stack = self.take_free(usable)?;
+        let mut stack = match self.last.take_if(|last| last.usable == usable) {
+            Some(stack) => stack,
+            None => self.take_free(usable)?,
+        };
         stack.hand_out();
         Ok(stack)
     }
@@ -114,13 +123,25 @@ impl StackPool {
     }
 
     /// Takes back a stack no fiber runs on any more.
+    #[inline]
     pub(crate) fn release(&mut self, mut stack: Stack) {
         stack.take_back();
+        // `last` counts as one of the `hot_limit` stacks that keep their pages.
+        if self.hot_limit == 0 {
+            self.file(stack);
+        } else if let Some(previous) = self.last.replace(stack) {
+            self.file(previous);
+        }
+    }
+
+    /// Puts a free stack in its size's lists.
+    fn file(&mut self, stack: Stack) {
         let Some(class) = self.classes.iter_mut().find(|c| c.usable == stack.usable) else {
             debug_assert!(false, "stack of a size this pool never handed out");
             return;
         };
-        if class.hot.len() < self.hot_limit {
+        // One of the `hot_limit` resident stacks may be `last`.
+        if class.hot.len() + 1 < self.hot_limit {
             class.hot.push(stack);
         } else {
             class.discard.push(stack);
