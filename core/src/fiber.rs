@@ -21,7 +21,7 @@ use std::num::NonZeroU64;
 use std::os::fd::RawFd;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -180,6 +180,9 @@ impl fmt::Display for Cancelled {
 /// A fiber as seen by any thread: identity, plus scheduler-owned state behind
 /// [`local`](FiberShared::local).
 pub(crate) struct FiberShared {
+    /// How many `FiberRef`s point at the control block this is the head of (see
+    /// `join::FiberRef`).
+    pub(crate) refs: AtomicUsize,
     pub(crate) id: FiberId,
     name: Option<Box<str>>,
     pub(crate) spawned_at: &'static Location<'static>,
@@ -269,6 +272,7 @@ impl FiberShared {
         spawned_at: &'static Location<'static>,
     ) -> FiberShared {
         FiberShared {
+            refs: AtomicUsize::new(0),
             id: FiberId::next(),
             name: name.map(String::into_boxed_str),
             spawned_at,
@@ -359,7 +363,7 @@ fn unpark_ref(fiber: &FiberRef) {
     let shared = fiber.shared();
     match Scheduler::current() {
         Some(sched) if sched.id() == shared.sched_id => sched.unpark_local(shared),
-        _ => shared.sched.unpark_remote(Arc::clone(fiber)),
+        _ => shared.sched.unpark_remote(fiber.clone()),
     }
 }
 
@@ -402,7 +406,7 @@ impl Clone for Fiber {
     /// deadlock, since the clone may unpark the fiber from another thread.
     fn clone(&self) -> Fiber {
         match &self.inner {
-            Inner::Fiber { fiber, .. } => Fiber::exported(Arc::clone(fiber)),
+            Inner::Fiber { fiber, .. } => Fiber::exported(fiber.clone()),
             Inner::Thread { thread, id } => Fiber {
                 inner: Inner::Thread {
                     thread: thread.clone(),

@@ -318,11 +318,10 @@ impl Scheduler {
     pub(crate) fn current_ref(&self) -> FiberRef {
         let slot = self.current_local().slot.get();
         let fibers = self.fibers.borrow();
-        Arc::clone(
-            fibers
-                .get(slot)
-                .expect("the running fiber is in the fiber table"),
-        )
+        fibers
+            .get(slot)
+            .expect("the running fiber is in the fiber table")
+            .clone()
     }
 
     /// Unwinds the running fiber with [`Cancelled`] if its runtime is shutting down, unless
@@ -789,7 +788,7 @@ impl Scheduler {
             stack_size,
         } in spawns
         {
-            if let Err(e) = self.spawn(Arc::clone(&fiber), body, stack_size) {
+            if let Err(e) = self.spawn(fiber.clone(), body, stack_size) {
                 fiber.complete_without_running(Box::new(format!(
                     "spindle: spawn_on: cannot start fiber {} on scheduler {}: {e}",
                     fiber.shared().id.as_u64(),
