@@ -63,8 +63,6 @@ pub(crate) struct Stack {
     base: NonNull<u8>,
     /// Usable bytes above the guard page.
     usable: usize,
-    /// Valgrind's record of this stack while a fiber owns it (`None` when not under valgrind).
-    registration: Option<valgrind::StackId>,
 }
 
 impl Stack {
@@ -94,27 +92,7 @@ impl Stack {
 
     /// A free stack of the pool, not yet known to valgrind.
     fn free(base: NonNull<u8>, usable: usize) -> Stack {
-        Stack {
-            base,
-            usable,
-            registration: None,
-        }
-    }
-
-    /// Tells valgrind and AddressSanitizer (if they are watching) that a fiber is about to
-    /// start on this stack.
-    fn hand_out(&mut self) {
-        sanitizer::forget_old_frames(self.bottom(), self.usable);
-        debug_assert!(self.registration.is_none());
-        self.registration = valgrind::register_stack(self.bottom(), self.top(), true);
-    }
-
-    /// Tells valgrind (if it is watching) that no fiber runs on this stack any more.
-    fn take_back(&mut self) {
-        if let Some(id) = self.registration.take() {
-            valgrind::deregister_stack(id);
-            valgrind::mark_no_access(self.bottom(), self.usable);
-        }
+        Stack { base, usable }
     }
 }
 

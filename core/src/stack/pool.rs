@@ -1,9 +1,11 @@
 //! Reuse of stacks: a per-scheduler pool of slabs, per stack size.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::ptr::NonNull;
 
-use super::{Stack, discard_pages, install_guards, map_slab, unmap_slab};
+use super::{Stack, discard_pages, install_guards, map_slab, sanitizer, unmap_slab, valgrind};
 use crate::sys::page_size;
 
 /// Address space a slab aims for; big enough that even a million stacks need few mappings.
@@ -31,6 +33,35 @@ pub(crate) struct StackPool {
     /// Set once a fiber has been abandoned on one of these stacks: the slabs then stay mapped
     /// for the life of the process.
     keep_mapped: bool,
+    /// Under valgrind, its record of each stack a fiber owns, by base address (kept here,
+    /// not in `Stack`, so that a `Stack` is two words and moves in registers).
+    registrations: HashMap<usize, valgrind::StackId, BuildHasherDefault<AddressHasher>>,
+}
+
+/// Hashes a stack's base address with one multiplication (valgrind's registrations are looked
+/// up on every spawn and finish under valgrind; a keyed hash would be wasted on them).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: spreads page-aligned addresses over all 64 bits.
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[derive(Debug)]
@@ -56,18 +87,48 @@ impl StackPool {
             slabs: Vec::new(),
             hot_limit,
             keep_mapped: false,
+            registrations: HashMap::default(),
         }
     }
 
     /// A stack with `usable` bytes (a page multiple, from `round_stack_size`).
     #[inline]
     pub(crate) fn alloc(&mut self, usable: usize) -> io::Result<Stack> {
-        let mut stack = match self.last.take_if(|last| last.usable == usable) {
+        let stack = match self.last.take_if(|last| last.usable == usable) {
             Some(stack) => stack,
             None => self.take_free(usable)?,
         };
-        stack.hand_out();
+        self.hand_out(&stack);
         Ok(stack)
+    }
+
+    /// Tells valgrind and AddressSanitizer (if they are watching) that a fiber is about to
+    /// start on `stack`.
+    #[inline]
+    fn hand_out(&mut self, stack: &Stack) {
+        sanitizer::forget_old_frames(stack.bottom(), stack.usable);
+        if let Some(id) = valgrind::register_stack(stack.bottom(), stack.top(), true) {
+            let old = self.registrations.insert(stack.base.as_ptr() as usize, id);
+            debug_assert!(old.is_none(), "a stack registered twice with valgrind");
+        }
+    }
+
+    /// Tells valgrind (if it is watching) that no fiber runs on `stack` any more.
+    #[inline]
+    fn take_back(&mut self, stack: &Stack) {
+        if !valgrind::running_on_valgrind() {
+            return;
+        }
+        if let Some(id) = self.registrations.remove(&(stack.base.as_ptr() as usize)) {
+            valgrind::deregister_stack(id);
+            valgrind::mark_no_access(stack.bottom(), stack.usable);
+        }
+    }
+
+    /// Whether valgrind knows the stack at `base` as a stack a fiber owns.
+    #[cfg(test)]
+    pub(crate) fn is_registered(&self, base: NonNull<u8>) -> bool {
+        self.registrations.contains_key(&(base.as_ptr() as usize))
     }
 
     /// A free stack of `usable` bytes: reused, or carved from a slab.
@@ -124,8 +185,8 @@ impl StackPool {
 
     /// Takes back a stack no fiber runs on any more.
     #[inline]
-    pub(crate) fn release(&mut self, mut stack: Stack) {
-        stack.take_back();
+    pub(crate) fn release(&mut self, stack: Stack) {
+        self.take_back(&stack);
         // `last` counts as one of the `hot_limit` stacks that keep their pages.
         if self.hot_limit == 0 {
             self.file(stack);
