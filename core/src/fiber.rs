@@ -278,24 +278,10 @@ impl FiberShared {
             spawned_at,
             sched_id: sched.id(),
             sched: ManuallyDrop::new(sched),
-            local: LocalState {
-                state: Cell::new(State::Runnable),
-                notified: Cell::new(false),
-                cancelled: Cell::new(false),
-                unwind: Cell::new(Unwind::No),
-                cancel_raises: Cell::new(0),
-                sp: Cell::new(std::ptr::null_mut()),
-                stack: Cell::new(None),
-                guard: Cell::new((0, 0)),
-                stack_size: Cell::new(0),
-                timer: Cell::new(None),
-                wait: Cell::new(Wait::Nothing),
-                parked_at: Cell::new(None),
-                started: Cell::new(false),
-                next_runnable: Cell::new(std::ptr::null()),
-                slot: Cell::new(usize::MAX),
-                locals: RefCell::new(Vec::new()),
-            },
+            // Evaluated at compile time and copied in: built field by field at run time, the
+            // enums' unused payload bytes made the compiler assemble the state on the stack
+            // and copy it with loads that straddle its stores (a store-forwarding stall).
+            local: const { LocalState::fresh() },
         }
     }
 
@@ -368,6 +354,28 @@ fn unpark_ref(fiber: &FiberRef) {
 }
 
 impl LocalState {
+    /// The state of a fiber that has not been given a stack yet.
+    const fn fresh() -> LocalState {
+        LocalState {
+            state: Cell::new(State::Runnable),
+            notified: Cell::new(false),
+            cancelled: Cell::new(false),
+            unwind: Cell::new(Unwind::No),
+            cancel_raises: Cell::new(0),
+            sp: Cell::new(std::ptr::null_mut()),
+            stack: Cell::new(None),
+            guard: Cell::new((0, 0)),
+            stack_size: Cell::new(0),
+            timer: Cell::new(None),
+            wait: Cell::new(Wait::Nothing),
+            parked_at: Cell::new(None),
+            started: Cell::new(false),
+            next_runnable: Cell::new(std::ptr::null()),
+            slot: Cell::new(usize::MAX),
+            locals: RefCell::new(Vec::new()),
+        }
+    }
+
     pub(crate) fn install_stack(&self, stack: Stack) {
         let guard = stack.guard();
         self.guard.set((guard.start, guard.end));
