@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 
-use crate::scheduler::SchedShared;
+use crate::engine::scheduler::SchedShared;
 use crate::sys::cvt;
 
 /// The runtimes that asked for a dump, by signal.

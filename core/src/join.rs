@@ -11,31 +11,14 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::thread;
 
-use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait};
+use crate::engine::fiber::{AnyFiber, Cancelled, FiberRef, FiberShared, Unwind, Wait};
+use crate::engine::scheduler::{RemoteSpawn, SchedShared, Scheduler};
+use crate::fiber::Fiber;
 use crate::local;
-use crate::scheduler::{RemoteSpawn, SchedShared, Scheduler};
 use crate::shim::{AtomicU8, Ordering, Unparker, UnsafeCell, current_waiter, park};
 
 #[cfg(all(test, loom))]
 mod loom_model;
-
-/// A fiber seen without its result type.
-pub(crate) trait AnyFiber: Send + Sync + 'static {
-    fn shared(&self) -> &FiberShared;
-
-    /// The fiber will never run (again): abandoned at shutdown, or never started. Its
-    /// `JoinHandle` gets `Err(payload)`.
-    fn complete_without_running(&self, payload: Box<dyn Any + Send>);
-}
-
-impl fmt::Debug for dyn AnyFiber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.shared().fmt(f)
-    }
-}
-
-/// An owning, type-erased reference to a fiber.
-pub(crate) type FiberRef = Arc<dyn AnyFiber>;
 
 /// A fiber's identity and scheduler state, with the slot for its result.
 pub(crate) struct FiberCell<T> {

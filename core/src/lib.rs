@@ -10,29 +10,33 @@
 //!
 //! Users should depend on the `spindle` facade, which re-exports this crate's public API.
 
+// Base: the context switch, stacks, the OS, and leaf utilities.
 mod arch;
+mod slab;
+mod stack;
+mod sys;
+mod trace;
+
+// The engine: how fibers run (imports only the base; see `engine`'s module docs).
+mod engine;
+
+// The API built on the engine.
 mod blocking;
 pub mod dump;
 mod dump_signal;
-mod events;
 pub mod fiber;
 mod join;
 mod local;
 mod panic_hook;
-pub mod reactor;
 pub mod runtime;
-mod scheduler;
 mod scope;
 mod shim;
-mod slab;
-mod stack;
 mod stall_trace;
 mod stats;
-mod sys;
 mod thread_per_core;
-mod timer;
-mod trace;
 mod watchdog;
+
+pub use engine::reactor;
 
 pub use blocking::unblock;
 pub use dump::{Dump, dump};

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::scheduler::Scheduler;
+use crate::engine::scheduler::Scheduler;
 
 /// Declares fiber-local statics, mirroring `thread_local!`.
 ///

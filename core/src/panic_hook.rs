@@ -28,7 +28,7 @@ use std::io::Write;
 use std::panic::{self, PanicHookInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::scheduler::Scheduler;
+use crate::engine::scheduler::Scheduler;
 
 type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
 

@@ -28,9 +28,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
-use crate::fiber::{Fiber, Wait, current_waiter, park};
+use crate::engine::fiber::Wait;
+use crate::engine::scheduler::Scheduler;
+use crate::fiber::{Fiber, current_waiter, park};
 use crate::join::{self, JoinHandle};
-use crate::scheduler::Scheduler;
 
 /// A scope to spawn fibers that borrow from the caller's stack; see [`scope`].
 ///

@@ -39,7 +39,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::arch;
-use crate::scheduler::Scheduler;
+use crate::engine::scheduler::Scheduler;
 use crate::trace::{MAX_FRAMES, RawTrace};
 
 /// How long the watchdog waits for the handler.

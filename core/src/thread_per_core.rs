@@ -18,11 +18,11 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread;
 
+use crate::engine::scheduler::{SchedShared, Scheduler};
+use crate::engine::stats::Stats;
 use crate::fiber::JoinHandle;
 use crate::join;
-use crate::runtime::Config;
-use crate::scheduler::{self, SchedShared, Scheduler};
-use crate::stats::Stats;
+use crate::runtime::{self, Config};
 
 /// The schedulers started by one `run_on_each` call.
 #[derive(Debug)]
@@ -83,6 +83,33 @@ impl Member {
     }
 }
 
+thread_local! {
+    /// The calling thread's place in its group, while it runs a scheduler of one.
+    static MEMBER: std::cell::RefCell<Option<Member>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records `member` as the calling thread's place until the guard drops (for the life of
+/// its scheduler; called by `runtime::run_root`).
+pub(crate) fn enter(member: Member) -> MemberGuard {
+    MEMBER.with(|m| *m.borrow_mut() = Some(member));
+    MemberGuard(())
+}
+
+/// Clears the calling thread's [`Member`] on drop.
+#[derive(Debug)]
+pub(crate) struct MemberGuard(());
+
+impl Drop for MemberGuard {
+    fn drop(&mut self) {
+        let _ = MEMBER.try_with(|m| m.borrow_mut().take());
+    }
+}
+
+/// The calling thread's place in a thread-per-core group, if its scheduler is in one.
+fn current_member() -> Option<Member> {
+    MEMBER.with(|m| m.borrow().clone())
+}
+
 /// Arrives at the group's start line if its thread never got there (its scheduler could not
 /// start), so the others do not wait for ever.
 struct ArriveOnDrop {
@@ -137,7 +164,7 @@ where
                 index,
             };
             let f = Arc::clone(&f);
-            scheduler::run_root(config.clone(), move || f(index), caller, Some(member))
+            runtime::run_root(config.clone(), move || f(index), caller, Some(member))
         }
     };
     let threads: Vec<_> = (1..n)
@@ -246,7 +273,7 @@ where
              of Runtime::run_on_each",
         ));
     };
-    let target = match sched.member() {
+    let target = match current_member() {
         Some(member) => member.group.member(index).cloned(),
         None => (index == 0).then(|| Arc::clone(sched.shared())),
     };
@@ -256,7 +283,7 @@ where
             format!(
                 "spindle::runtime::spawn_on: no scheduler {index} in this runtime (it has {}; \
                  indices start at 0)",
-                sched.member().map_or(1, |m| m.group.len())
+                current_member().map_or(1, |m| m.group.len())
             ),
         ));
     };
@@ -273,14 +300,14 @@ where
 /// The index of the calling fiber's scheduler within its runtime (0 for a runtime of one
 /// scheduler), or `None` outside a runtime.
 pub fn scheduler_index() -> Option<usize> {
-    let sched = Scheduler::current()?;
-    Some(sched.member().map_or(0, |m| m.index))
+    Scheduler::current()?;
+    Some(current_member().map_or(0, |m| m.index))
 }
 
 /// The number of schedulers of the calling fiber's runtime, or `None` outside a runtime.
 pub fn schedulers() -> Option<usize> {
-    let sched = Scheduler::current()?;
-    Some(sched.member().map_or(1, |m| m.group.len()))
+    Scheduler::current()?;
+    Some(current_member().map_or(1, |m| m.group.len()))
 }
 
 /// Statistics of every scheduler of the calling fiber's runtime, by index, or `None` outside
@@ -292,7 +319,7 @@ pub fn schedulers() -> Option<usize> {
 /// ended shows its last figures.
 pub fn stats_of_each() -> Option<Vec<Stats>> {
     let sched = Scheduler::current()?;
-    let Some(member) = sched.member() else {
+    let Some(member) = current_member() else {
         return Some(vec![Stats::of(sched)]);
     };
     Some(

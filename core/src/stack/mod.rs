@@ -29,7 +29,7 @@ mod valgrind;
 pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
 pub(crate) use sanitizer::{SwitchTo, fiber_started, switch};
-pub(crate) use valgrind::{register_thread_stack, running_on_valgrind};
+pub(crate) use valgrind::{ThreadStackRegistration, register_thread_stack, running_on_valgrind};
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -14,10 +14,9 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Once, OnceLock};
 
-use crate::scheduler::Scheduler;
 use crate::sys::{cvt, page_size};
 
 /// The actions that were installed for SIGSEGV and SIGBUS before ours.
@@ -28,9 +27,20 @@ static PREVIOUS: [AtomicPtr<libc::sigaction>; 2] = [
 
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
-/// Installs the overflow handler for the process (once).
-pub(crate) fn install_overflow_handler() {
+/// Asks the engine whether a faulting address is in the guard page of a fiber of the calling
+/// thread; if so, calls the reporter with (fiber name, fiber id, stack KiB) and returns true.
+/// Must be async-signal-safe and never panic.
+pub(crate) type DescribeGuardHit = fn(usize, &mut dyn FnMut(&str, u64, usize)) -> bool;
+
+/// Set once, by the first [`install_overflow_handler`]: the stack layer knows no fibers, so
+/// the scheduler hands it this function (an atomic load in the handler, which is safe there).
+static DESCRIBE: OnceLock<DescribeGuardHit> = OnceLock::new();
+
+/// Installs the overflow handler for the process (once); `describe` names the fiber whose
+/// guard page a fault hit.
+pub(crate) fn install_overflow_handler(describe: DescribeGuardHit) {
     static ONCE: Once = Once::new();
+    let _ = DESCRIBE.set(describe);
     ONCE.call_once(|| {
         for (i, &sig) in SIGNALS.iter().enumerate() {
             // SAFETY: sigaction is plain data; all-zero is a valid empty value.
@@ -54,7 +64,8 @@ extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
     // SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
     let mut buf = Message::new();
-    if Scheduler::describe_guard_hit(addr, &mut |name, id, kib| {
+    let describe = DESCRIBE.get().copied().unwrap_or(|_, _| false);
+    if describe(addr, &mut |name, id, kib| {
         buf.push(b"fiber '");
         buf.push(name.as_bytes());
         buf.push(b"' (");

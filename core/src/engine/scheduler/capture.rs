@@ -25,8 +25,8 @@ use std::ptr;
 use std::time::Instant;
 
 use super::{Scheduler, stack_of};
-use crate::dump::{Dump, FiberDump, FiberState};
-use crate::fiber::{FiberShared, LocalState, State};
+use crate::engine::dump::{Dump, FiberDump, FiberState};
+use crate::engine::fiber::{FiberShared, LocalState, State};
 use crate::stack::{self, SwitchTo};
 use crate::trace::{Backtrace, RawTrace, Symbolizer};
 

@@ -40,7 +40,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::Scheduler;
-use crate::fiber::FiberShared;
+use crate::engine::fiber::FiberShared;
 
 /// Operations between clock readings of the time slice.
 pub(super) const CLOCK_EVERY: u32 = 16;

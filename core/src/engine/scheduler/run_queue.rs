@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::Scheduler;
-use crate::fiber::FiberShared;
+use crate::engine::fiber::FiberShared;
 
 /// A FIFO of runnable fibers, linked through each fiber's `next_runnable` cell: push and pop
 /// are a few plain loads and stores, with no allocation.

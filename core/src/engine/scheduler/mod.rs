@@ -34,34 +34,33 @@
 
 mod budget;
 mod capture;
+mod config;
 mod deadlock;
 mod run_queue;
 
+pub(crate) use config::SchedConfig;
 use deadlock::PARTICIPANTS;
-pub(crate) use deadlock::note_plain_thread;
+pub(crate) use deadlock::{OFFLOADED_JOBS, jobs_in_flight, note_plain_thread};
 use run_queue::RunQueue;
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
-use std::panic::{self, Location};
+use std::panic::{self};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::fiber::{Cancelled, FiberRef, FiberShared, LocalState, State, Unwind, Wait};
+use super::monitor::StallMonitor;
+use super::reactor::{self, Interest, Notifier, Poller, Reactor};
+use super::stats::{Counters, Published};
+use super::timer::Timers;
 use crate::arch;
-use crate::fiber::{Cancelled, FiberShared, State, Unwind};
-use crate::join::FiberRef;
-use crate::reactor::{self, Interest, Notifier, Poller, Reactor};
-use crate::runtime::{self, Config};
 use crate::slab::Slab;
 use crate::stack::{self, SwitchTo};
 use crate::stack::{AltStack, Stack, StackPool, install_overflow_handler, round_stack_size};
-use crate::stats::Counters;
-use crate::thread_per_core::Member;
-use crate::timer::Timers;
-use crate::watchdog::{self, StallMonitor};
 
 thread_local! {
     /// The scheduler running on this thread, if any.
@@ -122,7 +121,7 @@ pub(crate) struct SchedShared {
     /// scheduler is not called deadlocked.
     pub(crate) exported_handles: AtomicUsize,
     /// Counters published for other threads (see `spindle::runtime::stats_of_each`).
-    pub(crate) published: crate::stats::Published,
+    pub(crate) published: Published,
     /// Set by `dump_on_signal`'s listener: print a dump at the next pass through the main loop.
     dump_requested: AtomicBool,
 }
@@ -197,7 +196,7 @@ impl SchedShared {
 #[derive(Debug)]
 pub(crate) struct Scheduler {
     shared: Arc<SchedShared>,
-    config: Config,
+    config: SchedConfig,
     /// Saved stack pointer of the main context while a fiber runs.
     main_sp: Cell<*mut u8>,
     /// The running fiber; null while the main context runs.
@@ -224,8 +223,6 @@ pub(crate) struct Scheduler {
     outer_panicking: bool,
     /// Since when the shutdown has been stuck: fibers left, all parked, nothing to wake them.
     stuck_since: Cell<Option<Instant>>,
-    /// Its place among the schedulers of a thread-per-core runtime.
-    member: Option<Member>,
     /// The deadlock report, once one has been detected; `run` panics with it.
     deadlock: RefCell<Option<String>>,
     /// Direct switches left before the next checkpoint (see the `budget` module).
@@ -268,11 +265,6 @@ impl Scheduler {
 
     pub(crate) fn shared(&self) -> &Arc<SchedShared> {
         &self.shared
-    }
-
-    /// Its place among the schedulers of a thread-per-core runtime, if it is one of them.
-    pub(crate) fn member(&self) -> Option<&Member> {
-        self.member.as_ref()
     }
 
     /// Whether a fiber (not the main context) is running.
@@ -345,7 +337,7 @@ impl Scheduler {
     }
 
     /// Records why the running fiber unwinds (or that it no longer does).
-    pub(crate) fn set_unwind(&self, local: &crate::fiber::LocalState, kind: Unwind) {
+    pub(crate) fn set_unwind(&self, local: &LocalState, kind: Unwind) {
         let was = local.unwind.replace(kind);
         match (was == Unwind::No, kind == Unwind::No) {
             (true, false) => self.unwinding.set(self.unwinding.get() + 1),
@@ -382,11 +374,10 @@ impl Scheduler {
     }
 
     fn new(
-        config: Config,
+        config: SchedConfig,
         poller: Poller,
         notifier: Notifier,
         outer_panicking: bool,
-        member: Option<Member>,
     ) -> Scheduler {
         let shared = Arc::new(SchedShared {
             id: NEXT_SCHEDULER_ID.fetch_add(1, Ordering::Relaxed),
@@ -397,7 +388,7 @@ impl Scheduler {
             notifier,
             monitor: StallMonitor::default(),
             exported_handles: AtomicUsize::new(0),
-            published: crate::stats::Published::default(),
+            published: Published::default(),
             dump_requested: AtomicBool::new(false),
         });
         Scheduler {
@@ -422,7 +413,6 @@ impl Scheduler {
             unwinding: Cell::new(0),
             outer_panicking,
             stuck_since: Cell::new(None),
-            member,
             deadlock: RefCell::new(None),
             counters: Counters::default(),
             tracer: capture::Tracer::default(),
@@ -459,7 +449,7 @@ impl Scheduler {
         local.slot.set(slot);
         self.run_queue.push(self, shared);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
-        crate::events::fiber_spawned(shared, self.id);
+        super::events::fiber_spawned(shared, self.id);
         Ok(())
     }
 
@@ -479,9 +469,9 @@ impl Scheduler {
     /// Records what the running fiber is about to wait for (kept if a more precise reason was
     /// already given with `fiber::waiting_on`).
     #[inline]
-    pub(crate) fn note_wait(&self, wait: crate::fiber::Wait) {
+    pub(crate) fn note_wait(&self, wait: Wait) {
         let cell = &self.current_fiber().local(self).wait;
-        if cell.get() == crate::fiber::Wait::Nothing {
+        if cell.get() == Wait::Nothing {
             cell.set(wait);
         }
     }
@@ -493,7 +483,7 @@ impl Scheduler {
         let me = self.current_fiber();
         let local = me.local(self);
         if local.notified.replace(false) {
-            local.wait.set(crate::fiber::Wait::Nothing);
+            local.wait.set(Wait::Nothing);
             return false;
         }
         // Shutting down and not unwinding yet: return at once, so that the caller's
@@ -516,7 +506,7 @@ impl Scheduler {
         local.parked_at.set(Some(self.clock.get()));
         self.counters.parks.set(self.counters.parks.get() + 1);
         self.switch_out(me);
-        local.wait.set(crate::fiber::Wait::Nothing);
+        local.wait.set(Wait::Nothing);
         match local.timer.take() {
             Some(key) => {
                 self.timers.borrow_mut().cancel(key);
@@ -608,7 +598,7 @@ impl Scheduler {
     /// Ends the running fiber: marks it finished and leaves its stack for good.
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
-        crate::events::fiber_finished(me, self.id);
+        super::events::fiber_finished(me, self.id);
         me.local(self).state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
@@ -701,7 +691,7 @@ impl Scheduler {
         if ptr::eq(self.previous.get(), ptr) {
             self.previous.set(ptr::null());
         }
-        if self.config.stall_threshold.is_some() {
+        if self.config.watched {
             self.shared.monitor.before_free(ptr);
         }
         let removed = self.fibers.borrow_mut().remove(slot);
@@ -827,8 +817,8 @@ impl Scheduler {
             .poll(timeout, |fiber| woken.push(fiber));
         // SeqCst pairs with the watchdog's park (see `watchdog::scheduler_woke`).
         self.shared.sleeping.store(false, Ordering::SeqCst);
-        if !busy && self.config.stall_threshold.is_some() {
-            watchdog::scheduler_woke();
+        if !busy && let Some(woke) = self.config.after_sleep {
+            woke();
         }
         self.counters.polls.set(self.counters.polls.get() + 1);
         let events = match result {
@@ -875,14 +865,12 @@ impl Scheduler {
             && self.run_queue.len() == 0
             && self.timers.borrow().len() == 0
             && self.reactor.borrow().waiting() == 0
-            && crate::blocking::jobs_in_flight() == 0
+            && jobs_in_flight() == 0
     }
 
     /// How long a stuck shutdown waits before it abandons the fibers left.
     fn shutdown_grace(&self) -> Duration {
-        self.config
-            .deadlock_timeout
-            .unwrap_or(runtime::DEFAULT_DEADLOCK_TIMEOUT)
+        self.config.shutdown_grace
     }
 
     /// Gives up on `fiber` for good: it is never resumed; its stack stays mapped and its
@@ -1013,7 +1001,7 @@ impl Scheduler {
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         let me: *const FiberShared = self.current_fiber();
-        self.note_wait(crate::fiber::Wait::Io(fd, interest));
+        self.note_wait(Wait::Io(fd, interest));
         self.reactor.borrow_mut().add_waiter(token, interest, me);
         let timed_out = self.park(deadline);
         self.reactor.borrow_mut().remove_waiter(token, me);
@@ -1087,7 +1075,7 @@ impl Scheduler {
 
 /// The stack `local`'s fiber runs on, for [`stack::switch`].
 #[inline(always)]
-fn stack_of(local: &crate::fiber::LocalState) -> SwitchTo {
+fn stack_of(local: &LocalState) -> SwitchTo {
     SwitchTo::Fiber {
         bottom: local.guard.get().1,
         size: local.stack_size.get(),
@@ -1129,77 +1117,73 @@ unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     sched.finish()
 }
 
-/// Runs `f` as the root fiber of a new scheduler on this thread; see `spindle::run`.
-pub(crate) fn run_root<F, T>(
-    config: Config,
-    f: F,
-    caller: &'static Location<'static>,
-    member: Option<Member>,
-) -> T
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    assert!(
-        Scheduler::current().is_none(),
-        "spindle::run called inside a runtime: a thread runs one scheduler at a time; spawn a \
-         fiber with spindle::fiber::spawn instead"
-    );
-    install_overflow_handler();
-    crate::panic_hook::install();
-    // Without an alternate signal stack an overflow cannot be reported, but fibers still run.
-    let _alt_stack = AltStack::ensure().ok();
-    // Under valgrind, the main context's stack is a registered stack like the fibers'.
-    let _thread_stack = crate::stack::register_thread_stack();
-    let (poller, notifier) = Poller::new().unwrap_or_else(|e| {
-        panic!("spindle::run: cannot create the reactor's epoll instance: {e}")
-    });
-    let root_stack = config.root_stack_size;
-    let stall = config
-        .stall_threshold
-        .map(|t| (t, config.stall_hook.clone()));
-    let backtraces = config.stall_backtraces;
-    let outer_panicking = std::thread::panicking();
-    let sched = Box::new(Scheduler::new(
-        config,
-        poller,
-        notifier,
-        outer_panicking,
-        member.clone(),
-    ));
-    if let Some(member) = &member {
-        member.register(&sched.shared);
-    }
-    let _current = CurrentGuard::enter(&sched);
-    let _dump_watch = sched.config.dump_signal.map(|signal| {
-        crate::dump_signal::watch(signal, &sched.shared).unwrap_or_else(|e| {
-            panic!("spindle::run: cannot listen for dump requests on signal {signal}: {e}")
-        })
-    });
-    let _watch = stall.map(|(threshold, hook)| {
-        watchdog::watch(
-            Arc::clone(&sched.shared),
-            threshold,
-            hook.unwrap_or_else(watchdog::default_hook),
-            backtraces,
-        )
-    });
+/// A scheduler installed on the calling thread: [`Scheduler::current`] finds it until
+/// [`finish`](Installed::finish). The runtime layer (`crate::runtime::run_root`) creates one,
+/// spawns the root fiber on it, then calls [`run`](Installed::run).
+pub(crate) struct Installed {
+    /// Declared first, dropped first: `CURRENT` is cleared before the scheduler is freed.
+    current: Option<CurrentGuard>,
+    sched: Box<Scheduler>,
+    /// Under valgrind, the main context's stack is a registered stack like the fibers'.
+    _thread_stack: Option<stack::ThreadStackRegistration>,
+    /// Without an alternate signal stack an overflow cannot be reported, but fibers still run.
+    _alt_stack: Option<AltStack>,
+}
 
-    let root = crate::join::spawn_on(&sched, f, Some("main".to_owned()), Some(root_stack), caller)
-        .unwrap_or_else(|e| panic!("spindle::run: cannot allocate the root fiber's stack: {e}"));
-    sched.root.set(root.fiber_shared());
-    sched.run_loop();
-    sched.shared.published.refresh(&sched, true);
-    drop(_watch);
-    drop(_current);
-    let deadlock = sched.deadlock.borrow_mut().take();
-    drop(sched);
-    if let Some(report) = deadlock {
-        panic!("{report}");
+impl std::fmt::Debug for Installed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installed")
+            .field("scheduler", &self.sched.id)
+            .finish_non_exhaustive()
     }
-    match root.join() {
-        Ok(value) => value,
-        Err(payload) => panic::resume_unwind(payload),
+}
+
+impl Installed {
+    /// Creates a scheduler on this thread, with its reactor, and makes it the current one.
+    ///
+    /// # Panics
+    ///
+    /// When this thread already runs a scheduler, or the reactor cannot be created.
+    pub(crate) fn new(config: SchedConfig) -> Installed {
+        assert!(
+            Scheduler::current().is_none(),
+            "spindle::run called inside a runtime: a thread runs one scheduler at a time; spawn \
+             a fiber with spindle::fiber::spawn instead"
+        );
+        install_overflow_handler(Scheduler::describe_guard_hit);
+        let alt_stack = AltStack::ensure().ok();
+        let thread_stack = stack::register_thread_stack();
+        let (poller, notifier) = Poller::new().unwrap_or_else(|e| {
+            panic!("spindle::run: cannot create the reactor's epoll instance: {e}")
+        });
+        let outer_panicking = std::thread::panicking();
+        let sched = Box::new(Scheduler::new(config, poller, notifier, outer_panicking));
+        let current = Some(CurrentGuard::enter(&sched));
+        Installed {
+            current,
+            sched,
+            _thread_stack: thread_stack,
+            _alt_stack: alt_stack,
+        }
+    }
+
+    /// The installed scheduler.
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.sched
+    }
+
+    /// Runs the main loop until `root`, then every other fiber, has finished (or was
+    /// abandoned).
+    pub(crate) fn run(&self, root: *const FiberShared) {
+        self.sched.root.set(root);
+        self.sched.run_loop();
+        self.sched.shared.published.refresh(&self.sched, true);
+    }
+
+    /// Uninstalls and frees the scheduler; returns the deadlock report if one ended the run.
+    pub(crate) fn finish(mut self) -> Option<String> {
+        drop(self.current.take());
+        self.sched.deadlock.borrow_mut().take()
     }
 }
 

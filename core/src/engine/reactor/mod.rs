@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::fiber::FiberShared;
-use crate::scheduler::{SchedShared, Scheduler};
+use super::fiber::FiberShared;
+use super::scheduler::{SchedShared, Scheduler};
 use crate::slab::Slab;
 use crate::sys::cvt;
 
@@ -256,7 +256,7 @@ fn guest_wait(
     deadline: Option<Instant>,
 ) -> io::Result<()> {
     let tick = Instant::now() + GUEST_POLL;
-    sched.note_wait(crate::fiber::Wait::Io(fd, interest));
+    sched.note_wait(super::fiber::Wait::Io(fd, interest));
     sched.park(Some(deadline.map_or(tick, |d| d.min(tick))));
     sched.check_cancelled();
     match deadline {

@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use crate::fiber::FiberShared;
+use super::fiber::FiberShared;
 
 /// Identifies one armed timer, for [`Timers::cancel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
