@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use crate::engine::fiber::{Cancelled, FiberId};
-use crate::engine::fiber::{FiberRef, FiberShared, Unwind, Wait};
+use crate::engine::fiber::{FiberBlock, FiberRef, Unwind, Wait};
 use crate::engine::scheduler::Scheduler;
 use crate::join;
 pub use crate::join::JoinHandle;
@@ -31,7 +31,7 @@ pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 
 /// Unparks `fiber` from any thread.
 fn unpark_ref(fiber: &FiberRef) {
-    let shared = fiber.shared();
+    let shared = fiber.block();
     match Scheduler::current() {
         Some(sched) if sched.id() == shared.sched_id() => sched.unpark_local(shared),
         _ => shared.sched().unpark_remote(Arc::clone(fiber)),
@@ -82,7 +82,7 @@ impl Drop for Fiber {
         } = &self.inner
         {
             fiber
-                .shared()
+                .block()
                 .sched()
                 .exported_handles
                 .fetch_sub(1, Ordering::Relaxed);
@@ -104,7 +104,7 @@ impl Fiber {
     /// A handle given to user code.
     fn exported(fiber: FiberRef) -> Fiber {
         fiber
-            .shared()
+            .block()
             .sched()
             .exported_handles
             .fetch_add(1, Ordering::Relaxed);
@@ -117,9 +117,9 @@ impl Fiber {
     }
 
     /// The shared state behind a fiber handle (null for a thread's handle).
-    pub(crate) fn shared_ptr(&self) -> *const FiberShared {
+    pub(crate) fn block_ptr(&self) -> *const FiberBlock {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => f.shared(),
+            Inner::Fiber { fiber: f, .. } => f.block(),
             Inner::Thread { .. } => std::ptr::null(),
         }
     }
@@ -127,7 +127,7 @@ impl Fiber {
     /// The fiber's unique identifier.
     pub fn id(&self) -> FiberId {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => f.shared().id,
+            Inner::Fiber { fiber: f, .. } => f.block().id,
             Inner::Thread { id, .. } => *id,
         }
     }
@@ -136,7 +136,7 @@ impl Fiber {
     /// runtime is named `"main"`; a plain thread's handle carries the thread's name.
     pub fn name(&self) -> Option<&str> {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => f.shared().name(),
+            Inner::Fiber { fiber: f, .. } => f.block().name(),
             Inner::Thread { thread, .. } => thread.name(),
         }
     }
@@ -156,7 +156,7 @@ impl Fiber {
     /// Where the fiber was spawned, for diagnostics (`None` for a plain thread's handle).
     pub fn spawn_location(&self) -> Option<&'static Location<'static>> {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => Some(f.shared().spawned_at),
+            Inner::Fiber { fiber: f, .. } => Some(f.block().spawned_at),
             Inner::Thread { .. } => None,
         }
     }
@@ -359,7 +359,7 @@ pub fn waiting_on(what: &'static str, object: *const ()) {
     if let Some(sched) = Scheduler::on_fiber() {
         sched
             .current_fiber()
-            .local(sched)
+            .owned(sched)
             .wait
             .set(Wait::On(what, object as usize));
     }

@@ -134,7 +134,7 @@ impl<T: 'static> LocalKey<T> {
     {
         let index = self.index();
         match Scheduler::on_fiber() {
-            Some(sched) => Ok(f(&sched.current_fiber().local(sched).locals, index)),
+            Some(sched) => Ok(f(&sched.current_fiber().owned(sched).locals, index)),
             _ => THREAD_TABLE
                 .try_with(|table| f(table, index))
                 .map_err(|_| AccessError(())),
@@ -312,7 +312,7 @@ pub(crate) fn drop_fiber_locals() {
     let Some(sched) = Scheduler::on_fiber() else {
         return;
     };
-    let table = &sched.current_fiber().local(sched).locals;
+    let table = &sched.current_fiber().owned(sched).locals;
     for _ in 0..MAX_ROUNDS {
         let values = std::mem::take(&mut *table.borrow_mut());
         if values.iter().all(Option::is_none) {

@@ -161,7 +161,7 @@ where
         caller,
     )
     .unwrap_or_else(|e| panic!("spindle::run: cannot allocate the root fiber's stack: {e}"));
-    installed.run(root.fiber_shared());
+    installed.run(root.fiber_block());
     drop(watch);
     if let Some(report) = installed.finish() {
         panic!("{report}");

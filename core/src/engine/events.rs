@@ -9,11 +9,11 @@
 //! A stack overflow is reported from a signal handler right before the process aborts, where
 //! `tracing` cannot run (it is not async-signal-safe): that report goes to stderr only.
 
-use super::fiber::FiberShared;
+use super::fiber::FiberBlock;
 
 /// A fiber was given a stack and queued.
 #[inline]
-pub(crate) fn fiber_spawned(_fiber: &FiberShared, _scheduler: u32) {
+pub(crate) fn fiber_spawned(_fiber: &FiberBlock, _scheduler: u32) {
     #[cfg(feature = "tracing")]
     tracing::trace!(
         target: "spindle::fiber",
@@ -27,7 +27,7 @@ pub(crate) fn fiber_spawned(_fiber: &FiberShared, _scheduler: u32) {
 
 /// A fiber's body returned (or unwound) and the fiber is about to leave its stack.
 #[inline]
-pub(crate) fn fiber_finished(_fiber: &FiberShared, _scheduler: u32) {
+pub(crate) fn fiber_finished(_fiber: &FiberBlock, _scheduler: u32) {
     #[cfg(feature = "tracing")]
     tracing::trace!(
         target: "spindle::fiber",

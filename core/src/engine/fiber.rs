@@ -1,4 +1,29 @@
-//! The fiber control block: what the engine knows about one fiber.
+//! The fiber control block ([`FiberBlock`]) and the handle the scheduler holds ([`FiberRef`]).
+//!
+//! One fiber is one `Arc` allocation, made by `join::spawn_on`:
+//!
+//! ```text
+//!  FiberRef = Arc<dyn ErasedFiber> ──► join::FiberWithResult<T>
+//!                                      ┌────────────────────────────────────────────┐
+//!  *const FiberBlock (run queue, ────► │ FiberBlock                                 │
+//!  timers, reactor, `current`)         │   id, name, spawned_at, sched, sched_id    │ any thread reads
+//!                                      │   owned: OwnedState                        │ owner thread only
+//!                                      │ Packet<T>  (join.rs: the result slot)      │ JoinHandle ⇄ fiber
+//!                                      └────────────────────────────────────────────┘
+//! ```
+//!
+//! - [`FiberBlock`] is what the engine knows of a fiber. Its immutable identity and the
+//!   `Arc<SchedShared>` of its scheduler are readable from any thread (a `Fiber` handle
+//!   unparks from anywhere; the watchdog reads the name). Everything the scheduler changes
+//!   lives in the field group [`OwnedState`], reached only through
+//!   [`FiberBlock::owned`], which demands the owning `&Scheduler`: that split is what makes
+//!   the block `Send + Sync` while its state is plain `Cell`s with no atomics on the switch
+//!   path (see the `Send` impl).
+//! - [`FiberRef`] is the owning handle: the scheduler's table of live fibers, its remote
+//!   queue and every `fiber::Fiber` hold one. The allocation also carries the result slot,
+//!   whose type `T` the engine does not know; [`ErasedFiber`] is the trait that erases it.
+//!   The raw `*const FiberBlock` pointers of the run queue, timers and reactor are valid
+//!   while the scheduler's table holds the fiber's `FiberRef`.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -157,20 +182,27 @@ impl fmt::Display for Cancelled {
     }
 }
 
-/// A fiber as seen by any thread: identity, plus scheduler-owned state behind
-/// [`local`](FiberShared::local).
-pub(crate) struct FiberShared {
+/// A fiber's control block (see the module docs): identity any thread may read, plus the
+/// state its scheduler owns, behind [`owned`](FiberBlock::owned).
+pub(crate) struct FiberBlock {
+    /// Set at creation; read anywhere (handles, reports).
     pub(crate) id: FiberId,
+    /// Set at creation; read anywhere (the watchdog reads it under its hazard pointer).
     name: Option<Box<str>>,
+    /// Set at creation; for reports.
     pub(crate) spawned_at: &'static Location<'static>,
+    /// The scheduler that runs the fiber: another thread's `unpark` queues it there.
     sched: Arc<SchedShared>,
-    /// Copy of `sched.id()`, checked on every access to `local`.
+    /// Copy of `sched.id()`, checked on every access to `owned`.
     sched_id: u32,
-    local: LocalState,
+    /// Read and written only on the owning scheduler's thread.
+    owned: OwnedState,
 }
 
-/// State only the owning scheduler's thread touches.
-pub(crate) struct LocalState {
+/// The fields of a [`FiberBlock`] that only its scheduler's thread touches (kept as one
+/// group so that the only way in, [`FiberBlock::owned`], checks the thread once).
+pub(crate) struct OwnedState {
+    /// Where the fiber is in its life (table in the `scheduler` module docs).
     pub(crate) state: Cell<State>,
     /// std's park token.
     pub(crate) notified: Cell<bool>,
@@ -196,49 +228,49 @@ pub(crate) struct LocalState {
     /// Whether it has started running (its stack holds more than `init_stack`'s frame).
     pub(crate) started: Cell<bool>,
     /// The next fiber in the run queue.
-    pub(crate) next_runnable: Cell<*const FiberShared>,
+    pub(crate) next_runnable: Cell<*const FiberBlock>,
     /// Index in the scheduler's table of fibers.
     pub(crate) slot: Cell<usize>,
     /// Values of `fiber_local!` keys, by key index.
     pub(crate) locals: RefCell<Vec<Option<Box<dyn Any>>>>,
 }
 
-// SAFETY: the fields of `FiberShared` other threads can reach are immutable (`id`, `name`,
-// `spawned_at`, `sched_id`) or thread-safe (`sched`). `local` holds non-thread-safe cells, but
-// it is only reachable through `FiberShared::local`/`try_local`, which require a `&Scheduler`
+// SAFETY: the fields of `FiberBlock` other threads can reach are immutable (`id`, `name`,
+// `spawned_at`, `sched_id`) or thread-safe (`sched`). `owned` holds non-thread-safe cells, but
+// it is only reachable through `FiberBlock::owned`/`try_owned`, which require a `&Scheduler`
 // whose id matches: a scheduler lives in a Box owned by one `run` call and is neither Send
 // nor Sync, so holding it proves we run on the owner thread. When the last handle drops on
-// another thread, `local` holds no stack (released when the fiber is reclaimed) and no
+// another thread, `owned` holds no stack (released when the fiber is reclaimed) and no
 // fiber-local values: `drop_fiber_locals` runs last on the fiber, after its result was
 // published or dropped, and drains the table until it stays empty. An abandoned fiber's
 // control block is never dropped.
-unsafe impl Send for FiberShared {}
+unsafe impl Send for FiberBlock {}
 // SAFETY: see the `Send` impl.
-unsafe impl Sync for FiberShared {}
+unsafe impl Sync for FiberBlock {}
 
-impl fmt::Debug for FiberShared {
+impl fmt::Debug for FiberBlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FiberShared")
+        f.debug_struct("FiberBlock")
             .field("id", &self.id)
             .field("name", &self.name)
             .finish()
     }
 }
 
-impl FiberShared {
+impl FiberBlock {
     /// A control block for a fiber that `sched` will run (it may belong to another thread).
     pub(crate) fn new(
         sched: &Arc<SchedShared>,
         name: Option<String>,
         spawned_at: &'static Location<'static>,
-    ) -> FiberShared {
-        FiberShared {
+    ) -> FiberBlock {
+        FiberBlock {
             id: FiberId::next(),
             name: name.map(String::into_boxed_str),
             spawned_at,
             sched: Arc::clone(sched),
             sched_id: sched.id(),
-            local: LocalState {
+            owned: OwnedState {
                 state: Cell::new(State::Runnable),
                 notified: Cell::new(false),
                 cancelled: Cell::new(false),
@@ -262,19 +294,19 @@ impl FiberShared {
     /// The scheduler-owned state, or `None` if `sched` is not this fiber's scheduler. Never
     /// panics (the overflow handler uses it).
     #[inline]
-    pub(crate) fn try_local(&self, sched: &Scheduler) -> Option<&LocalState> {
-        (self.sched_id == sched.id()).then_some(&self.local)
+    pub(crate) fn try_owned(&self, sched: &Scheduler) -> Option<&OwnedState> {
+        (self.sched_id == sched.id()).then_some(&self.owned)
     }
 
     /// The scheduler-owned state; `sched` must be this fiber's own scheduler.
     #[inline]
-    pub(crate) fn local(&self, sched: &Scheduler) -> &LocalState {
+    pub(crate) fn owned(&self, sched: &Scheduler) -> &OwnedState {
         assert_eq!(
             self.sched_id,
             sched.id(),
             "spindle: a fiber's state touched from another scheduler"
         );
-        &self.local
+        &self.owned
     }
 
     pub(crate) fn name(&self) -> Option<&str> {
@@ -291,9 +323,9 @@ impl FiberShared {
     }
 }
 
-impl fmt::Debug for LocalState {
+impl fmt::Debug for OwnedState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalState")
+        f.debug_struct("OwnedState")
             .field("state", &self.state.get())
             .field("notified", &self.notified.get())
             .field("cancelled", &self.cancelled.get())
@@ -301,7 +333,7 @@ impl fmt::Debug for LocalState {
     }
 }
 
-impl LocalState {
+impl OwnedState {
     pub(crate) fn install_stack(&self, stack: Stack) {
         let guard = stack.guard();
         self.guard.set((guard.start, guard.end));
@@ -315,20 +347,22 @@ impl LocalState {
     }
 }
 
-/// A fiber seen without its result type.
-pub(crate) trait AnyFiber: Send + Sync + 'static {
-    fn shared(&self) -> &FiberShared;
+/// A fiber's allocation seen without its result type (implemented by
+/// `join::FiberWithResult<T>`).
+pub(crate) trait ErasedFiber: Send + Sync + 'static {
+    /// The control block at the head of the allocation.
+    fn block(&self) -> &FiberBlock;
 
     /// The fiber will never run (again): abandoned at shutdown, or never started. Its
     /// `JoinHandle` gets `Err(payload)`.
     fn complete_without_running(&self, payload: Box<dyn Any + Send>);
 }
 
-impl fmt::Debug for dyn AnyFiber {
+impl fmt::Debug for dyn ErasedFiber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.shared().fmt(f)
+        self.block().fmt(f)
     }
 }
 
-/// An owning, type-erased reference to a fiber.
-pub(crate) type FiberRef = Arc<dyn AnyFiber>;
+/// The owning handle to a fiber: one count on its allocation (control block and result slot).
+pub(crate) type FiberRef = Arc<dyn ErasedFiber>;

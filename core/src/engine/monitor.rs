@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, compiler_fence, fence};
 
-use super::fiber::FiberShared;
+use super::fiber::FiberBlock;
 
 /// Times the watchdog thread woke up (from a timed sample wait or a park), in the process.
 pub(crate) static WAKEUPS: AtomicU64 = AtomicU64::new(0);
@@ -24,16 +24,16 @@ pub(crate) struct StallMonitor {
     /// Bumped at every switch.
     pub(crate) epoch: AtomicU64,
     /// The running fiber; null while the main context runs.
-    pub(crate) current: AtomicPtr<FiberShared>,
+    pub(crate) current: AtomicPtr<FiberBlock>,
     /// The fiber the watchdog is reading, if any (see the module docs).
-    pub(crate) hazard: AtomicPtr<FiberShared>,
+    pub(crate) hazard: AtomicPtr<FiberBlock>,
     /// Stalls reported so far.
     pub(crate) stalls: AtomicU64,
 }
 
 impl StallMonitor {
     /// Called by the scheduler before it frees `fiber`: waits while the watchdog reads it.
-    pub(crate) fn before_free(&self, fiber: *const FiberShared) {
+    pub(crate) fn before_free(&self, fiber: *const FiberBlock) {
         // Pairs with the watchdog's `heavy_fence`: either it sees the epoch moved (and never
         // reads the fiber), or we see its hazard and wait.
         light_fence();

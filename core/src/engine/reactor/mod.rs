@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use super::fiber::FiberShared;
+use super::fiber::FiberBlock;
 use super::scheduler::{SchedShared, Scheduler};
 use crate::slab::Slab;
 use crate::sys::cvt;
@@ -268,8 +268,8 @@ fn guest_wait(
 /// The waiters of one registered fd.
 #[derive(Debug, Default)]
 struct IoEntry {
-    readers: Vec<*const FiberShared>,
-    writers: Vec<*const FiberShared>,
+    readers: Vec<*const FiberBlock>,
+    writers: Vec<*const FiberBlock>,
 }
 
 /// The per-scheduler reactor: the poller plus who waits on what.
@@ -312,7 +312,7 @@ impl Reactor {
     /// Forgets `token`, whose fd another thread has already removed from the poller (a
     /// registration handed over), and hands the fibers that waited on it to `wake`: they retry
     /// their operation and wait again through the new owner.
-    pub(crate) fn forget(&mut self, token: usize, mut wake: impl FnMut(*const FiberShared)) {
+    pub(crate) fn forget(&mut self, token: usize, mut wake: impl FnMut(*const FiberBlock)) {
         if let Some(entry) = self.entries.remove(token) {
             self.waiting -= entry.readers.len() + entry.writers.len();
             entry
@@ -323,7 +323,7 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn add_waiter(&mut self, token: usize, interest: Interest, f: *const FiberShared) {
+    pub(crate) fn add_waiter(&mut self, token: usize, interest: Interest, f: *const FiberBlock) {
         let entry = self
             .entries
             .get_mut(token)
@@ -338,7 +338,7 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn remove_waiter(&mut self, token: usize, f: *const FiberShared) {
+    pub(crate) fn remove_waiter(&mut self, token: usize, f: *const FiberBlock) {
         if let Some(entry) = self.entries.get_mut(token) {
             for list in [&mut entry.readers, &mut entry.writers] {
                 if let Some(pos) = list.iter().position(|&w| w == f) {
@@ -363,7 +363,7 @@ impl Reactor {
     pub(crate) fn poll(
         &mut self,
         timeout: Option<std::time::Duration>,
-        mut wake: impl FnMut(*const FiberShared),
+        mut wake: impl FnMut(*const FiberBlock),
     ) -> io::Result<usize> {
         let Reactor {
             poller,

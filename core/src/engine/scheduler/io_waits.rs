@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use super::Scheduler;
-use crate::engine::fiber::{FiberShared, Wait};
+use crate::engine::fiber::{FiberBlock, Wait};
 use crate::engine::reactor::{self, Interest};
 
 impl Scheduler {
@@ -27,7 +27,7 @@ impl Scheduler {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let me: *const FiberShared = self.current_fiber();
+        let me: *const FiberBlock = self.current_fiber();
         self.note_wait(Wait::Io(fd, interest));
         self.reactor.borrow_mut().add_waiter(token, interest, me);
         let timed_out = self.park(deadline);

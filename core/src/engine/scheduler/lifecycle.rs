@@ -7,7 +7,7 @@ use std::ptr;
 
 use super::{AbortOnUnwind, Scheduler};
 use crate::arch;
-use crate::engine::fiber::{FiberRef, FiberShared, State};
+use crate::engine::fiber::{FiberBlock, FiberRef, State};
 use crate::stack::{self, Stack, round_stack_size};
 
 /// A closure bigger than this is boxed instead of being written onto the fiber's stack.
@@ -32,11 +32,11 @@ impl Scheduler {
             let boxed = Box::new(body);
             place_body(&stack, move |cancelled: bool| boxed(cancelled))
         };
-        let shared: *const FiberShared = fiber.shared();
+        let shared: *const FiberBlock = fiber.block();
         let slot = self.fibers.borrow_mut().insert(fiber);
         // SAFETY: the fiber table now owns the cell `shared` points into.
         let shared = unsafe { &*shared };
-        let local = shared.local(self);
+        let local = shared.owned(self);
         local.sp.set(sp);
         local.install_stack(stack);
         local.cancelled.set(self.shutting_down.get());
@@ -51,7 +51,7 @@ impl Scheduler {
     pub(crate) fn finish(&self) -> ! {
         let me = self.current_fiber();
         crate::engine::events::fiber_finished(me, self.id);
-        me.local(self).state.set(State::Finished);
+        me.owned(self).state.set(State::Finished);
         // The next context to run reclaims this stack, once we are off it.
         self.finished.set(me);
         self.leave_for_good(me)
@@ -68,11 +68,11 @@ impl Scheduler {
     }
 
     #[inline(never)]
-    pub(super) fn reclaim(&self, ptr: *const FiberShared) {
+    pub(super) fn reclaim(&self, ptr: *const FiberBlock) {
         self.finished.set(ptr::null());
         // SAFETY: a finished fiber is still held by `self.fibers` until removed below.
         let fiber = unsafe { &*ptr };
-        let local = fiber.local(self);
+        let local = fiber.owned(self);
         if let Some(stack) = local.take_stack() {
             self.stacks.borrow_mut().release(stack);
         }
@@ -116,7 +116,7 @@ pub(super) unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! 
     // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
     // once, here.
     let body = unsafe { arg.cast::<B>().read() };
-    let local = sched.current_fiber().local(sched);
+    let local = sched.current_fiber().owned(sched);
     local.started.set(true);
     let cancelled = local.cancelled.get();
     // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.

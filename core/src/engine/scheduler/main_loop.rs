@@ -61,7 +61,7 @@ impl Scheduler {
             queue.as_mut().map(std::mem::take).unwrap_or_default()
         };
         for fiber in &unparks {
-            self.unpark_local(fiber.shared());
+            self.unpark_local(fiber.block());
         }
         for RemoteSpawn {
             fiber,
@@ -72,7 +72,7 @@ impl Scheduler {
             if let Err(e) = self.spawn(Arc::clone(&fiber), body, stack_size) {
                 fiber.complete_without_running(Box::new(format!(
                     "spindle: spawn_on: cannot start fiber {} on scheduler {}: {e}",
-                    fiber.shared().id.as_u64(),
+                    fiber.block().id.as_u64(),
                     self.id
                 )));
             }
@@ -109,7 +109,7 @@ impl Scheduler {
             // SAFETY: a fiber with an armed timer is parked and held alive by `self.fibers`;
             // it disarms its timer before it can finish.
             let fiber = unsafe { &*fiber };
-            fiber.local(self).timer.set(None);
+            fiber.owned(self).timer.set(None);
             self.counters
                 .timers_fired
                 .set(self.counters.timers_fired.get() + 1);

@@ -28,7 +28,7 @@
 //! parked sets it, and the next `park` consumes it and returns at once.
 //!
 //! Same-thread `unpark` touches only plain cells: a fiber's scheduler-owned state is reached
-//! only through [`FiberShared::local`], which demands the owning `&Scheduler` (a value that never
+//! only through [`FiberBlock::owned`], which demands the owning `&Scheduler` (a value that never
 //! leaves its thread). Another thread's `unpark` instead pushes the fiber onto
 //! [`SchedShared`]'s remote queue and, if the scheduler sleeps in the poller, wakes it.
 
@@ -73,7 +73,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::fiber::{FiberRef, FiberShared};
+use super::fiber::{FiberBlock, FiberRef};
 use super::monitor::StallMonitor;
 use super::reactor::{Notifier, Poller, Reactor};
 use super::stats::{Counters, Published};
@@ -97,7 +97,7 @@ pub(crate) struct Scheduler {
     /// Saved stack pointer of the main context while a fiber runs.
     main_sp: Cell<*mut u8>,
     /// The running fiber; null while the main context runs.
-    current: Cell<*const FiberShared>,
+    current: Cell<*const FiberBlock>,
     run_queue: RunQueue,
     /// Every fiber not yet reclaimed. This strong reference keeps the raw pointers in the run
     /// queue, the timers and the reactor valid.
@@ -106,13 +106,13 @@ pub(crate) struct Scheduler {
     reactor: RefCell<Reactor>,
     stacks: RefCell<StackPool>,
     /// A fiber that has just finished and whose stack the main context must reclaim.
-    finished: Cell<*const FiberShared>,
-    root: Cell<*const FiberShared>,
+    finished: Cell<*const FiberBlock>,
+    root: Cell<*const FiberBlock>,
     root_done: Cell<bool>,
     shutting_down: Cell<bool>,
     /// The fiber that ran before `current`, for the overflow handler: a switch saves the
     /// registers of the fiber it leaves on that fiber's stack after `current` has moved on.
-    previous: Cell<*const FiberShared>,
+    previous: Cell<*const FiberBlock>,
     /// Fibers whose `unwind` is not `Unwind::No`.
     unwinding: Cell<usize>,
     /// Whether the thread was already unwinding when it called `run` (then that unwind, not a
@@ -176,7 +176,7 @@ impl Scheduler {
     ///
     /// When called from the main context, which runs no user code.
     #[inline]
-    pub(crate) fn current_fiber(&self) -> &FiberShared {
+    pub(crate) fn current_fiber(&self) -> &FiberBlock {
         let ptr = self.current.get();
         assert!(
             !ptr.is_null(),
@@ -188,7 +188,7 @@ impl Scheduler {
 
     /// An owning handle to the running fiber.
     pub(crate) fn current_ref(&self) -> FiberRef {
-        let slot = self.current_fiber().local(self).slot.get();
+        let slot = self.current_fiber().owned(self).slot.get();
         let fibers = self.fibers.borrow();
         Arc::clone(
             fibers
@@ -282,7 +282,7 @@ impl Scheduler {
                 // before it. `reclaim` clears `previous` before it frees that fiber, and an
                 // abandoned fiber is never freed, so both are alive.
                 let fiber = unsafe { &*ptr };
-                let Some(local) = fiber.try_local(sched) else {
+                let Some(local) = fiber.try_owned(sched) else {
                     return false;
                 };
                 let (guard, size) = (local.guard.get(), local.stack_size.get());
@@ -356,7 +356,7 @@ impl Installed {
 
     /// Runs the main loop until `root`, then every other fiber, has finished (or was
     /// abandoned).
-    pub(crate) fn run(&self, root: *const FiberShared) {
+    pub(crate) fn run(&self, root: *const FiberBlock) {
         self.sched.root.set(root);
         self.sched.run_loop();
         self.sched.shared.published.refresh(&self.sched, true);
@@ -421,7 +421,7 @@ mod tests {
                 .name("leaving".into())
                 .spawn(move || {
                     let sched = Scheduler::current().unwrap();
-                    left_guard.set(sched.current_fiber().local(sched).guard.get());
+                    left_guard.set(sched.current_fiber().owned(sched).guard.get());
                     fiber::yield_now();
                 })
                 .unwrap();

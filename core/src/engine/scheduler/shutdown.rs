@@ -5,7 +5,7 @@ use std::ptr;
 use std::time::Duration;
 
 use super::{Scheduler, jobs_in_flight};
-use crate::engine::fiber::{Cancelled, FiberShared, State, Unwind};
+use crate::engine::fiber::{Cancelled, FiberBlock, State, Unwind};
 
 /// How many times shutdown raises [`Cancelled`] in a fiber that keeps catching it before the
 /// fiber is abandoned.
@@ -20,17 +20,17 @@ impl Scheduler {
             self.abandon_all(None);
             return;
         }
-        let alive: Vec<*const FiberShared> = self
+        let alive: Vec<*const FiberBlock> = self
             .fibers
             .borrow()
             .iter()
-            .map(|(_, f)| f.shared() as *const FiberShared)
+            .map(|(_, f)| f.block() as *const FiberBlock)
             .collect();
         for ptr in alive {
             // SAFETY: collected from `self.fibers`, which nothing modifies during this loop.
             let fiber = unsafe { &*ptr };
-            fiber.local(self).cancelled.set(true);
-            if fiber.local(self).state.get() == State::Parked {
+            fiber.owned(self).cancelled.set(true);
+            if fiber.owned(self).state.get() == State::Parked {
                 self.unpark_local(fiber);
             }
         }
@@ -54,8 +54,8 @@ impl Scheduler {
     /// Gives up on `fiber` for good: it is never resumed; its stack stays mapped and its
     /// control block alive (wait-queue entries on its stack and handles to it stay valid),
     /// everything it owns is leaked, and its `JoinHandle` gets `Err(Cancelled)`.
-    pub(super) fn abandon(&self, fiber: &FiberShared) {
-        let local = fiber.local(self);
+    pub(super) fn abandon(&self, fiber: &FiberBlock) {
+        let local = fiber.owned(self);
         local.state.set(State::Abandoned);
         if local.unwind.get() != Unwind::No {
             self.set_unwind(local, Unwind::No);
@@ -78,11 +78,11 @@ impl Scheduler {
     /// Abandons every fiber left (none is running: called from the main context), saying why
     /// on stderr when `why` is given (not when it is the configured way to shut down).
     pub(super) fn abandon_all(&self, why: Option<&str>) {
-        let left: Vec<*const FiberShared> = self
+        let left: Vec<*const FiberBlock> = self
             .fibers
             .borrow()
             .iter()
-            .map(|(_, f)| f.shared() as *const FiberShared)
+            .map(|(_, f)| f.block() as *const FiberBlock)
             .collect();
         if left.is_empty() {
             return;

@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use super::Scheduler;
 use super::shutdown::MAX_CANCEL_RAISES;
-use crate::engine::fiber::{FiberShared, LocalState, State, Unwind, Wait};
+use crate::engine::fiber::{FiberBlock, OwnedState, State, Unwind, Wait};
 use crate::stack::{self, SwitchTo};
 
 impl Scheduler {
     /// Makes a parked fiber of this scheduler runnable, or stores the park token.
-    pub(crate) fn unpark_local(&self, fiber: &FiberShared) {
-        let local = fiber.local(self);
+    pub(crate) fn unpark_local(&self, fiber: &FiberBlock) {
+        let local = fiber.owned(self);
         match local.state.get() {
             State::Parked => {
                 local.state.set(State::Runnable);
@@ -29,7 +29,7 @@ impl Scheduler {
     /// already given with `fiber::waiting_on`).
     #[inline]
     pub(crate) fn note_wait(&self, wait: Wait) {
-        let cell = &self.current_fiber().local(self).wait;
+        let cell = &self.current_fiber().owned(self).wait;
         if cell.get() == Wait::Nothing {
             cell.set(wait);
         }
@@ -40,7 +40,7 @@ impl Scheduler {
     /// [`check_cancelled`](Self::check_cancelled).
     pub(crate) fn park(&self, deadline: Option<Instant>) -> bool {
         let me = self.current_fiber();
-        let local = me.local(self);
+        let local = me.owned(self);
         if local.notified.replace(false) {
             local.wait.set(Wait::Nothing);
             return false;
@@ -79,7 +79,7 @@ impl Scheduler {
     #[inline]
     pub(crate) fn yield_now(&self) {
         let me = self.current_fiber();
-        me.local(self).state.set(State::Runnable);
+        me.owned(self).state.set(State::Runnable);
         self.run_queue.push(self, me);
         self.switch_out(me);
     }
@@ -87,15 +87,15 @@ impl Scheduler {
     /// Suspends `me` (already marked parked or runnable) and resumes the next runnable fiber,
     /// or the main context. Returns when `me` is resumed.
     #[inline]
-    pub(super) fn switch_out(&self, me: &FiberShared) {
-        let local = me.local(self);
+    pub(super) fn switch_out(&self, me: &FiberBlock) {
+        let local = me.owned(self);
         match self.next_to_run() {
             Some(next) if ptr::eq(next, me) => {
                 local.state.set(State::Running);
                 self.publish_current(me);
             }
             Some(next) => {
-                let next_local = next.local(self);
+                let next_local = next.owned(self);
                 next_local.state.set(State::Running);
                 self.publish_current(next);
                 // SAFETY: `local.sp` is where this suspended context will be found; `next` is a
@@ -129,7 +129,7 @@ impl Scheduler {
     /// The next fiber to switch to directly, or `None` to go through the main context (nothing
     /// runnable, or time to poll the reactor and timers).
     #[inline]
-    pub(super) fn next_to_run(&self) -> Option<&FiberShared> {
+    pub(super) fn next_to_run(&self) -> Option<&FiberBlock> {
         let left = self.until_poll.get() - 1;
         self.until_poll.set(left);
         if left == 0 && self.poll_due() {
@@ -141,7 +141,7 @@ impl Scheduler {
     /// Records a switch to `fiber` (null: the main context), for `current_fiber` and for the
     /// stall detector.
     #[inline]
-    pub(super) fn publish_current(&self, fiber: *const FiberShared) {
+    pub(super) fn publish_current(&self, fiber: *const FiberBlock) {
         let switches = self.counters.switches.get() + 1;
         self.counters.switches.set(switches);
         self.previous.set(self.current.replace(fiber));
@@ -155,7 +155,7 @@ impl Scheduler {
     }
 
     /// Switches away from `me`, which never runs again.
-    pub(super) fn leave_for_good(&self, me: &FiberShared) -> ! {
+    pub(super) fn leave_for_good(&self, me: &FiberBlock) -> ! {
         // When the root finishes, nothing else may run before the main context has begun the
         // shutdown, so the root always returns there.
         let next = if ptr::eq(me, self.root.get()) {
@@ -165,9 +165,9 @@ impl Scheduler {
         };
         let (target, to) = match next {
             Some(next) => {
-                next.local(self).state.set(State::Running);
+                next.owned(self).state.set(State::Running);
                 self.publish_current(next);
-                (next.local(self).sp.get(), stack_of(next.local(self)))
+                (next.owned(self).sp.get(), stack_of(next.owned(self)))
             }
             None => {
                 self.publish_current(ptr::null());
@@ -183,8 +183,8 @@ impl Scheduler {
     }
 
     /// Resumes `fiber` from the main context; returns when a fiber switches back to main.
-    pub(super) fn resume(&self, fiber: &FiberShared) {
-        let local = fiber.local(self);
+    pub(super) fn resume(&self, fiber: &FiberBlock) {
+        let local = fiber.owned(self);
         local.state.set(State::Running);
         self.publish_current(fiber);
         // SAFETY: the fiber is runnable, so its saved stack pointer is valid and unresumed;
@@ -202,7 +202,7 @@ impl Scheduler {
 
 /// The stack `local`'s fiber runs on, for [`stack::switch`].
 #[inline(always)]
-pub(super) fn stack_of(local: &LocalState) -> SwitchTo {
+pub(super) fn stack_of(local: &OwnedState) -> SwitchTo {
     SwitchTo::Fiber {
         bottom: local.guard.get().1,
         size: local.stack_size.get(),
