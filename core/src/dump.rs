@@ -33,8 +33,8 @@ use crate::engine::scheduler::Scheduler;
 /// });
 /// ```
 pub fn dump() -> Dump {
-    match Scheduler::current() {
+    Scheduler::with_current(|current| match current {
         Some(sched) => sched.dump(),
         None => Dump::new(0, Vec::new()),
-    }
+    })
 }

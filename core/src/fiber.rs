@@ -32,10 +32,10 @@ pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 /// Unparks `fiber` from any thread.
 fn unpark_ref(fiber: &FiberRef) {
     let shared = fiber.block();
-    match Scheduler::current() {
+    Scheduler::with_current(|current| match current {
         Some(sched) if sched.id() == shared.sched_id() => sched.unpark_local(shared),
         _ => shared.sched().unpark_remote(Arc::clone(fiber)),
-    }
+    })
 }
 
 /// A handle to a fiber, or to a plain thread seen through [`current`].
@@ -176,19 +176,8 @@ pub fn current() -> Fiber {
     current_handle()
 }
 
-/// [`current`] for a wait queue of a spindle primitive: the handle is part of the
-/// primitive's bookkeeping, so it does not stop the deadlock detector (see
-/// [`Builder::deadlock_timeout`](crate::runtime::Builder::deadlock_timeout)).
-#[doc(hidden)]
-pub fn current_waiter() -> Fiber {
-    match Scheduler::on_fiber() {
-        Some(sched) => Fiber::from_ref(sched.current_ref()),
-        _ => current_handle(),
-    }
-}
-
-fn current_handle() -> Fiber {
-    match Scheduler::on_fiber() {
+pub(crate) fn current_handle() -> Fiber {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => Fiber::exported(sched.current_ref()),
         _ => {
             crate::engine::scheduler::note_plain_thread();
@@ -209,13 +198,13 @@ fn current_handle() -> Fiber {
                 },
             }
         }
-    }
+    })
 }
 
 /// Whether the caller runs on a fiber of a spindle runtime.
 #[inline]
 pub fn is_fiber() -> bool {
-    Scheduler::on_fiber().is_some()
+    Scheduler::with_on_fiber(|sched| sched.is_some())
 }
 
 /// Whether the calling fiber is unwinding, `std::thread::panicking`'s twin for fibers.
@@ -239,54 +228,22 @@ pub fn panicking() -> bool {
     if !thread::panicking() {
         return false;
     }
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => sched.current_unwind() != Unwind::No,
         None => true,
-    }
-}
-
-/// Whether the caller unwinds because of a panic (not a shutdown's [`Cancelled`]): the
-/// question lock poisoning asks. A fiber unwound by its runtime's shutdown does not poison
-/// the locks it held.
-#[doc(hidden)]
-pub fn panicking_poisons() -> bool {
-    if !thread::panicking() {
-        return false;
-    }
-    match Scheduler::on_fiber() {
-        Some(sched) => sched.current_unwind() == Unwind::Panic,
-        None => true,
-    }
-}
-
-/// The id of the scheduler the caller runs a fiber of, or `None` on a plain thread: lets a
-/// lock tell whether a waiter shares the unlocker's thread.
-#[doc(hidden)]
-pub fn scheduler_id() -> Option<u32> {
-    Scheduler::on_fiber().map(|sched| sched.id())
-}
-
-/// Whether a fiber about to wait for something another thread holds may spin a little first:
-/// true on a plain thread, and on a fiber whose scheduler has nothing else to run (parking
-/// would only put the thread to sleep, which costs more than a short spin).
-#[doc(hidden)]
-pub fn may_spin() -> bool {
-    match Scheduler::on_fiber() {
-        Some(sched) => sched.nothing_else_runnable(),
-        None => true,
-    }
+    })
 }
 
 /// Lets the other runnable fibers of this thread run, then continues. On a plain thread:
 /// `std::thread::yield_now`.
 pub fn yield_now() {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => {
             sched.yield_now();
             sched.check_cancelled();
         }
         _ => thread::yield_now(),
-    }
+    })
 }
 
 /// Counts one operation against the running fiber's cooperative budget, and yields to the
@@ -327,9 +284,11 @@ pub fn yield_now() {
 /// ```
 #[inline]
 pub fn consume_budget() {
-    if let Some(sched) = Scheduler::on_fiber() {
-        sched.consume_budget();
-    }
+    Scheduler::with_on_fiber(|current| {
+        if let Some(sched) = current {
+            sched.consume_budget();
+        }
+    })
 }
 
 /// Blocks the running fiber until its [`Fiber::unpark`] is called (or spuriously).
@@ -338,7 +297,7 @@ pub fn consume_budget() {
 /// `park` may also return for no reason: call it in a loop that checks a condition. On a plain
 /// thread this is `std::thread::park`.
 pub fn park() {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => {
             sched.note_wait(Wait::Park);
             sched.park(None);
@@ -348,26 +307,12 @@ pub fn park() {
             crate::engine::scheduler::note_plain_thread();
             thread::park()
         }
-    }
-}
-
-/// Names what the running fiber is about to park for, so a deadlock report can say it (for
-/// spindle's own locks and channels; call right before [`park`]). Does nothing on a plain
-/// thread.
-#[doc(hidden)]
-pub fn waiting_on(what: &'static str, object: *const ()) {
-    if let Some(sched) = Scheduler::on_fiber() {
-        sched
-            .current_fiber()
-            .owned(sched)
-            .wait
-            .set(Wait::On(what, object as usize));
-    }
+    })
 }
 
 /// Like [`park`], returning after at most `dur`.
 pub fn park_timeout(dur: Duration) {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => {
             sched.note_wait(Wait::Park);
             sched.park(Instant::now().checked_add(dur));
@@ -377,7 +322,7 @@ pub fn park_timeout(dur: Duration) {
             crate::engine::scheduler::note_plain_thread();
             thread::park_timeout(dur)
         }
-    }
+    })
 }
 
 /// Puts the running fiber to sleep for at least `dur`; other fibers run meanwhile. On a plain
@@ -393,7 +338,7 @@ pub fn sleep(dur: Duration) {
 
 /// Puts the running fiber to sleep until `deadline`; returns at once if it has passed.
 pub fn sleep_until(deadline: Instant) {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => loop {
             if Instant::now() >= deadline {
                 return;
@@ -408,7 +353,7 @@ pub fn sleep_until(deadline: Instant) {
                 thread::sleep(deadline - now);
             }
         }
-    }
+    })
 }
 
 /// Spawns a fiber on the current thread's runtime and returns its [`JoinHandle`].
@@ -488,10 +433,12 @@ impl Builder {
         T: 'static,
     {
         let spawned_at = Location::caller();
-        let Some(sched) = Scheduler::current() else {
-            return Err(outside_runtime("spindle::fiber::spawn", spawned_at));
-        };
-        join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
+        Scheduler::with_current(|current| {
+            let Some(sched) = current else {
+                return Err(outside_runtime("spindle::fiber::spawn", spawned_at));
+            };
+            join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
+        })
     }
 
     /// Spawns the fiber on scheduler `index` of the caller's runtime (see

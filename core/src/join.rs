@@ -153,13 +153,15 @@ where
     } else {
         panic::catch_unwind(AssertUnwindSafe(f))
     };
-    let sched = Scheduler::on_fiber().expect("a fiber's body runs on that fiber");
-    let me = sched.current_fiber();
-    // Whatever unwound the fiber has been caught.
-    sched.set_unwind(me.owned(sched), Unwind::No);
-    if let Some(unclaimed) = packet.complete(result) {
-        drop_unclaimed(me, unclaimed);
-    }
+    Scheduler::with_on_fiber(|sched| {
+        let sched = sched.expect("a fiber's body runs on that fiber");
+        let me = sched.current_fiber();
+        // Whatever unwound the fiber has been caught.
+        sched.set_unwind(me.owned(sched), Unwind::No);
+        if let Some(unclaimed) = packet.complete(result) {
+            drop_unclaimed(me, unclaimed);
+        }
+    });
     local::drop_fiber_locals();
 }
 
@@ -227,9 +229,11 @@ impl<T> Packet<T> {
                 // it again; we saw WAITING, so it is ours now.
                 match unsafe { (*self.waiter.get()).take() } {
                     Some(Joiner::Local(fiber)) => {
-                        let sched = Scheduler::current().expect("a local joiner's scheduler");
-                        // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
-                        sched.unpark_local(unsafe { &*fiber });
+                        Scheduler::with_current(|sched| {
+                            let sched = sched.expect("a local joiner's scheduler");
+                            // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
+                            sched.unpark_local(unsafe { &*fiber });
+                        });
                     }
                     Some(Joiner::Remote(waiter)) => waiter.unpark(),
                     None => {}
@@ -264,12 +268,12 @@ impl<T> Packet<T> {
         if self.is_done() {
             return;
         }
-        let joiner = match Scheduler::on_fiber() {
+        let joiner = Scheduler::with_on_fiber(|current| match current {
             Some(sched) if sched.id() == fiber_sched_id(fiber) => {
                 Joiner::Local(sched.current_fiber())
             }
             _ => Joiner::Remote(current_waiter()),
-        };
+        });
         // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads `waiter`
         // until our compare-exchange below publishes it.
         unsafe { *self.waiter.get() = Some(joiner) };
@@ -281,9 +285,11 @@ impl<T> Packet<T> {
             return; // DONE meanwhile
         }
         while !self.is_done() {
-            if let Some(sched) = Scheduler::on_fiber() {
-                sched.note_wait(Wait::Join(fiber.id()));
-            }
+            Scheduler::with_on_fiber(|current| {
+                if let Some(sched) = current {
+                    sched.note_wait(Wait::Join(fiber.id()));
+                }
+            });
             park();
         }
     }
@@ -337,12 +343,14 @@ impl<T> JoinHandle<T> {
     ///
     /// If a fiber tries to join itself, which could never return.
     pub fn join(mut self) -> thread::Result<T> {
-        if let Some(sched) = Scheduler::on_fiber() {
-            assert!(
-                sched.current_fiber().id != self.fiber.id(),
-                "a fiber tried to join itself, which would wait forever"
-            );
-        }
+        Scheduler::with_on_fiber(|current| {
+            if let Some(sched) = current {
+                assert!(
+                    sched.current_fiber().id != self.fiber.id(),
+                    "a fiber tried to join itself, which would wait forever"
+                );
+            }
+        });
         self.packet().wait(&self.fiber);
         let result = self.packet().take().expect("joined fiber has no result");
         self.joined = true;

@@ -36,7 +36,8 @@ mod stats;
 mod thread_per_core;
 mod watchdog;
 
-pub use engine::reactor;
+#[doc(hidden)]
+pub mod __private;
 
 pub use blocking::unblock;
 pub use dump::{Dump, dump};

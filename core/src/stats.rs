@@ -5,5 +5,5 @@ pub use crate::engine::stats::Stats;
 
 /// Statistics of the runtime running on the current thread, or `None` outside a runtime.
 pub fn stats() -> Option<Stats> {
-    Scheduler::current().map(Stats::of)
+    Scheduler::with_current(|sched| sched.map(Stats::of))
 }

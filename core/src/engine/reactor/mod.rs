@@ -175,17 +175,19 @@ impl Registration {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let Some(sched) = Scheduler::on_fiber() else {
-            return poll_fd(fd.as_raw_fd(), interest, deadline);
-        };
-        match self.claim(sched, fd)? {
-            Claim::Owned(token) => {
-                self.waiters.fetch_add(1, Ordering::Relaxed);
-                let _waiting = WaiterGuard(&self.waiters);
-                sched.wait_io(token, fd.as_raw_fd(), interest, deadline)
+        Scheduler::with_on_fiber(|current| {
+            let Some(sched) = current else {
+                return poll_fd(fd.as_raw_fd(), interest, deadline);
+            };
+            match self.claim(sched, fd)? {
+                Claim::Owned(token) => {
+                    self.waiters.fetch_add(1, Ordering::Relaxed);
+                    let _waiting = WaiterGuard(&self.waiters);
+                    sched.wait_io(token, fd.as_raw_fd(), interest, deadline)
+                }
+                Claim::Guest => guest_wait(sched, fd.as_raw_fd(), interest, deadline),
             }
-            Claim::Guest => guest_wait(sched, fd.as_raw_fd(), interest, deadline),
-        }
+        })
     }
 
     /// Removes `fd` from the reactor it is registered with, from any thread. Call it before
@@ -200,7 +202,7 @@ impl Registration {
         if key == 0 {
             return;
         }
-        match Scheduler::current() {
+        Scheduler::with_current(|current| match current {
             Some(sched) if sched.id() == owner_id(key) => {
                 sched.deregister_io(token_of(key), fd.as_raw_fd());
             }
@@ -209,7 +211,7 @@ impl Registration {
                     owner.release_io(token_of(key), fd.as_raw_fd());
                 }
             }
-        }
+        })
     }
 
     /// Where a fiber of `sched` waits on `fd`: the token in `sched`'s reactor, registering or

@@ -87,24 +87,26 @@ impl Scheduler {
     /// Async-signal-safe (for the stall detector's handler): the mapped stack range of the
     /// fiber running on this thread, and the scheduler's switch count. Never panics.
     pub(crate) fn running_stack() -> Option<(std::ops::Range<usize>, u64)> {
-        let sched = Scheduler::current()?;
-        let ptr = sched.current.get();
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: `current` is the running fiber, held alive by `sched.fibers` while it runs.
-        let fiber = unsafe { &*ptr };
-        let local = fiber.try_owned(sched)?;
-        let bottom = local.guard.get().1;
-        if bottom == 0 {
-            return None;
-        }
-        let epoch = sched
-            .shared
-            .monitor()
-            .epoch
-            .load(std::sync::atomic::Ordering::Relaxed);
-        Some((bottom..bottom + local.stack_size.get(), epoch))
+        Scheduler::with_current(|sched| {
+            let sched = sched?;
+            let ptr = sched.current.get();
+            if ptr.is_null() {
+                return None;
+            }
+            // SAFETY: `current` is the running fiber, held alive by `sched.fibers` while it runs.
+            let fiber = unsafe { &*ptr };
+            let local = fiber.try_owned(sched)?;
+            let bottom = local.guard.get().1;
+            if bottom == 0 {
+                return None;
+            }
+            let epoch = sched
+                .shared
+                .monitor()
+                .epoch
+                .load(std::sync::atomic::Ordering::Relaxed);
+            Some((bottom..bottom + local.stack_size.get(), epoch))
+        })
     }
 
     /// The raw backtrace of `fiber`, a fiber of this scheduler: the running one traces itself,

@@ -108,20 +108,22 @@ pub(super) fn place_body<B: FnOnce(bool) + 'static>(stack: &Stack, body: B) -> *
 /// First Rust frame of every fiber: runs the body written by [`place_body`], then finishes.
 pub(super) unsafe extern "C" fn fiber_entry<B: FnOnce(bool)>(arg: *mut u8) -> ! {
     stack::fiber_started();
-    let Some(sched) = Scheduler::current() else {
-        std::process::abort()
-    };
-    // A fiber that just finished may have switched straight here.
-    sched.reclaim_finished();
-    // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
-    // once, here.
-    let body = unsafe { arg.cast::<B>().read() };
-    let local = sched.current_fiber().owned(sched);
-    local.started.set(true);
-    let cancelled = local.cancelled.get();
-    // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.
-    let abort = AbortOnUnwind("a fiber's entry");
-    body(cancelled);
-    std::mem::forget(abort);
-    sched.finish()
+    Scheduler::with_current(|current| {
+        let Some(sched) = current else {
+            std::process::abort()
+        };
+        // A fiber that just finished may have switched straight here.
+        sched.reclaim_finished();
+        // SAFETY: `arg` points at the B that `place_body` wrote on this stack; it is read exactly
+        // once, here.
+        let body = unsafe { arg.cast::<B>().read() };
+        let local = sched.current_fiber().owned(sched);
+        local.started.set(true);
+        let cancelled = local.cancelled.get();
+        // `body` catches the fiber's panics; one escaping it could only unwind into the scheduler.
+        let abort = AbortOnUnwind("a fiber's entry");
+        body(cancelled);
+        std::mem::forget(abort);
+        sched.finish()
+    })
 }

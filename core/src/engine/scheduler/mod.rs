@@ -89,7 +89,7 @@ thread_local! {
 
 static NEXT_SCHEDULER_ID: AtomicU32 = AtomicU32::new(1);
 
-/// One thread's scheduler. Lives in a `Box` owned by `run`; reached through [`Scheduler::current`].
+/// One thread's scheduler. Lives in a `Box` owned by `run`; reached through [`Scheduler::with_current`].
 #[derive(Debug)]
 pub(crate) struct Scheduler {
     shared: Arc<SchedShared>,
@@ -138,14 +138,23 @@ pub(crate) struct Scheduler {
 }
 
 impl Scheduler {
-    /// The scheduler of the calling thread, if it runs inside `run`.
+    /// Calls `f` with the scheduler of the calling thread, or `None` outside a runtime. The
+    /// reference lives only as long as the call: it cannot be stored or returned.
     #[inline]
-    pub(crate) fn current() -> Option<&'static Scheduler> {
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Scheduler>) -> R) -> R {
         let ptr = CURRENT.with(Cell::get);
-        // SAFETY: CURRENT is non-null only while `run` owns the boxed scheduler on this thread
-        // (it is cleared before the box drops), and everything that calls this runs inside that
-        // `run` call. Callers use the reference within the call and never store it.
-        unsafe { ptr.as_ref() }
+        // SAFETY: CURRENT is non-null only while `Installed` owns the boxed scheduler on this
+        // thread (it is cleared before the box drops). The box is dropped by the main context
+        // only after every fiber has finished or been abandoned (never resumed), so the
+        // scheduler outlives this call even when `f` parks the calling fiber; and the
+        // reference cannot escape `f` (its lifetime is that of the call).
+        f(unsafe { ptr.as_ref() })
+    }
+
+    /// Whether the calling thread runs a scheduler.
+    #[inline]
+    pub(crate) fn is_installed() -> bool {
+        !CURRENT.with(Cell::get).is_null()
     }
 
     #[inline]
@@ -153,11 +162,12 @@ impl Scheduler {
         self.id
     }
 
-    /// The calling thread's scheduler when the caller runs on one of its fibers (not on a
-    /// plain thread, and not in the main context).
+    /// Calls `f` with the calling thread's scheduler when the caller runs on one of its
+    /// fibers, or `None` (on a plain thread, or in the main context); see
+    /// [`with_current`](Scheduler::with_current).
     #[inline]
-    pub(crate) fn on_fiber() -> Option<&'static Scheduler> {
-        Scheduler::current().filter(|sched| sched.in_fiber())
+    pub(crate) fn with_on_fiber<R>(f: impl FnOnce(Option<&Scheduler>) -> R) -> R {
+        Scheduler::with_current(|sched| f(sched.filter(|sched| sched.in_fiber())))
     }
 
     pub(crate) fn shared(&self) -> &Arc<SchedShared> {
@@ -271,35 +281,37 @@ impl Scheduler {
         addr: usize,
         report: &mut dyn FnMut(&str, u64, usize),
     ) -> bool {
-        let Some(sched) = Scheduler::current() else {
-            return false;
-        };
-        [sched.current.get(), sched.previous.get()]
-            .into_iter()
-            .filter(|ptr| !ptr.is_null())
-            .any(|ptr| {
-                // SAFETY: `current` is the running fiber and `previous` the one that ran just
-                // before it. `reclaim` clears `previous` before it frees that fiber, and an
-                // abandoned fiber is never freed, so both are alive.
-                let fiber = unsafe { &*ptr };
-                let Some(local) = fiber.try_owned(sched) else {
-                    return false;
-                };
-                let (guard, size) = (local.guard.get(), local.stack_size.get());
-                if addr < guard.0 || addr >= guard.1 {
-                    return false;
-                }
-                report(
-                    fiber.name().unwrap_or("<unnamed>"),
-                    fiber.id.as_u64().get(),
-                    size / 1024,
-                );
-                true
-            })
+        Scheduler::with_current(|current| {
+            let Some(sched) = current else {
+                return false;
+            };
+            [sched.current.get(), sched.previous.get()]
+                .into_iter()
+                .filter(|ptr| !ptr.is_null())
+                .any(|ptr| {
+                    // SAFETY: `current` is the running fiber and `previous` the one that ran just
+                    // before it. `reclaim` clears `previous` before it frees that fiber, and an
+                    // abandoned fiber is never freed, so both are alive.
+                    let fiber = unsafe { &*ptr };
+                    let Some(local) = fiber.try_owned(sched) else {
+                        return false;
+                    };
+                    let (guard, size) = (local.guard.get(), local.stack_size.get());
+                    if addr < guard.0 || addr >= guard.1 {
+                        return false;
+                    }
+                    report(
+                        fiber.name().unwrap_or("<unnamed>"),
+                        fiber.id.as_u64().get(),
+                        size / 1024,
+                    );
+                    true
+                })
+        })
     }
 }
 
-/// A scheduler installed on the calling thread: [`Scheduler::current`] finds it until
+/// A scheduler installed on the calling thread: [`Scheduler::with_current`] finds it until
 /// [`finish`](Installed::finish). The runtime layer (`crate::runtime::run_root`) creates one,
 /// spawns the root fiber on it, then calls [`run`](Installed::run).
 pub(crate) struct Installed {
@@ -328,7 +340,7 @@ impl Installed {
     /// When this thread already runs a scheduler, or the reactor cannot be created.
     pub(crate) fn new(config: SchedConfig) -> Installed {
         assert!(
-            Scheduler::current().is_none(),
+            !Scheduler::is_installed(),
             "spindle::run called inside a runtime: a thread runs one scheduler at a time; spawn \
              a fiber with spindle::fiber::spawn instead"
         );
@@ -420,8 +432,10 @@ mod tests {
             let leaving = fiber::Builder::new()
                 .name("leaving".into())
                 .spawn(move || {
-                    let sched = Scheduler::current().unwrap();
-                    left_guard.set(sched.current_fiber().owned(sched).guard.get());
+                    Scheduler::with_current(|sched| {
+                        let sched = sched.unwrap();
+                        left_guard.set(sched.current_fiber().owned(sched).guard.get());
+                    });
                     fiber::yield_now();
                 })
                 .unwrap();
