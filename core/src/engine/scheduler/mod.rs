@@ -140,7 +140,7 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     /// Calls `f` with the scheduler of the calling thread, or `None` outside a runtime. The
     /// reference lives only as long as the call: it cannot be stored or returned.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Scheduler>) -> R) -> R {
         let ptr = CURRENT.with(Cell::get);
         // SAFETY: CURRENT is non-null only while `Installed` owns the boxed scheduler on this
@@ -165,7 +165,7 @@ impl Scheduler {
     /// Calls `f` with the calling thread's scheduler when the caller runs on one of its
     /// fibers, or `None` (on a plain thread, or in the main context); see
     /// [`with_current`](Scheduler::with_current).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with_on_fiber<R>(f: impl FnOnce(Option<&Scheduler>) -> R) -> R {
         Scheduler::with_current(|sched| f(sched.filter(|sched| sched.in_fiber())))
     }
