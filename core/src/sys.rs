@@ -1,6 +1,37 @@
-//! The doorway to libc: turns C return conventions into `io::Result`.
+//! The doorway to the OS: spindle-core's calls into libc, each turned into an `io::Result`.
+//!
+//! What it provides:
+//!
+//! | item | wraps | used by |
+//! |------|-------|---------|
+//! | [`cvt`], `syscall!` | the `-1`-and-`errno` convention | this module |
+//! | [`page_size`] | `sysconf(_SC_PAGESIZE)` | stacks |
+//! | [`mmap_anonymous`], [`munmap`], [`madvise`], [`mprotect`] | memory mappings | stacks (slabs, guard pages) |
+//! | [`pidfd_open_self`], [`process_madvise`] | batched advice | stacks |
+//! | [`membarrier`] | `membarrier(2)` | the stall detector's hazard protocol (`engine::monitor`) |
+//! | [`poll_one`] | `poll(2)` on one fd | the reactor's plain-thread wait |
+//! | [`pin_to_cpu`] | `sched_{get,set}affinity` | thread-per-core |
+//! | [`thread_cpu_clock`], [`clock_time`] | a thread's CPU clock | the stall detector |
+//!
+//! Signal handling (`stack/overflow.rs`, `dump_signal.rs`, `stall_trace.rs`) and valgrind's
+//! client requests (`stack/valgrind.rs`) still call libc in place.
 
 use std::io;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+
+/// `libc::$fn(args…)`, its `-1` result turned into the `io::Error` for `errno`. Used only in
+/// this module, each time inside a wrapper whose contract covers the call's arguments (a
+/// comment above each use says why they are valid).
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: each use below is preceded by a comment showing that the arguments meet
+        // `$fn`'s contract (valid pointers and lengths, or memory the wrapper's caller vouches
+        // for through the wrapper's `# Safety` section).
+        let res = unsafe { libc::$fn($($arg),*) };
+        cvt(res)
+    }};
+}
 
 /// Return values of syscalls that report failure as `-1` with `errno` set.
 pub(crate) trait MinusOne: Copy + PartialEq {
@@ -12,6 +43,10 @@ impl MinusOne for i32 {
 }
 
 impl MinusOne for isize {
+    const MINUS_ONE: Self = -1;
+}
+
+impl MinusOne for i64 {
     const MINUS_ONE: Self = -1;
 }
 
@@ -83,4 +118,117 @@ pub(crate) fn clock_time(clock: libc::clockid_t) -> Option<std::time::Duration> 
     // SAFETY: `ts` is a valid, writable timespec; an invalid clock id is reported as EINVAL.
     let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     (rc == 0).then(|| std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// Maps `len` bytes of private anonymous memory with `prot` and the extra `flags` (besides
+/// `MAP_PRIVATE | MAP_ANONYMOUS`), at an address the kernel picks.
+pub(crate) fn mmap_anonymous(
+    len: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+) -> io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping with a null hint touches no existing memory; the
+    // result is checked against MAP_FAILED.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned a null mapping"))
+}
+
+/// Unmaps `ptr..ptr + len`.
+///
+/// # Safety
+///
+/// The range is whole pages of mappings this process owns, and nothing uses them any more.
+pub(crate) unsafe fn munmap(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // The caller vouches for the range (see `# Safety`).
+    syscall!(munmap(ptr.as_ptr().cast(), len)).map(drop)
+}
+
+/// Gives the kernel `advice` about `ptr..ptr + len`.
+///
+/// # Safety
+///
+/// The range lies in mappings this process owns, and `advice` is one whose effect on their
+/// contents the caller accepts (`MADV_DONTNEED` zeroes them, guard advice makes them fault).
+pub(crate) unsafe fn madvise(ptr: *mut u8, len: usize, advice: libc::c_int) -> io::Result<()> {
+    // The caller vouches for the range and the advice (see `# Safety`).
+    syscall!(madvise(ptr.cast(), len, advice)).map(drop)
+}
+
+/// Sets the protection of `ptr..ptr + len` to `prot`.
+///
+/// # Safety
+///
+/// The range is whole pages of mappings this process owns, and no live reference points into
+/// them while they are made inaccessible.
+pub(crate) unsafe fn mprotect(ptr: *mut u8, len: usize, prot: libc::c_int) -> io::Result<()> {
+    // The caller vouches for the range (see `# Safety`).
+    syscall!(mprotect(ptr.cast(), len, prot)).map(drop)
+}
+
+/// A pidfd for this process, for [`process_madvise`].
+pub(crate) fn pidfd_open_self() -> io::Result<OwnedFd> {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    // pidfd_open takes a pid and flags and touches no memory of ours.
+    let fd = syscall!(syscall(libc::SYS_pidfd_open, pid, 0))?;
+    // SAFETY: a non-negative result is a fresh fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Gives the kernel `advice` about every range of `iov` in one call; returns the bytes
+/// advised.
+///
+/// # Safety
+///
+/// As [`madvise`], for every range of `iov`; `pidfd` is this process's.
+pub(crate) unsafe fn process_madvise(
+    pidfd: BorrowedFd<'_>,
+    iov: &[libc::iovec],
+    advice: libc::c_int,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // `iov` is a valid array of `iov.len()` ranges, which the caller vouches for.
+    let done = syscall!(syscall(
+        libc::SYS_process_madvise,
+        pidfd.as_raw_fd(),
+        iov.as_ptr(),
+        iov.len(),
+        advice,
+        0
+    ))?;
+    Ok(done as usize)
+}
+
+/// `membarrier(2)` with `cmd` (flags 0): a command, not a memory access of ours.
+pub(crate) fn membarrier(cmd: libc::c_int) -> io::Result<()> {
+    // membarrier takes (cmd, flags, cpu_id) and touches no memory of ours.
+    syscall!(syscall(libc::SYS_membarrier, cmd, 0, 0)).map(drop)
+}
+
+/// Waits up to `timeout_ms` (-1: forever) for `fd` to report one of `events`; returns whether
+/// it did (false: the timeout passed).
+pub(crate) fn poll_one(
+    fd: RawFd,
+    events: libc::c_short,
+    timeout_ms: libc::c_int,
+) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // `pfd` is a valid pollfd array of length 1 for the duration of the call.
+    syscall!(poll(&mut pfd, 1, timeout_ms)).map(|n| n > 0)
 }

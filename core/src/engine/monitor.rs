@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, compiler_fence, fence};
 
 use super::fiber::FiberBlock;
+use crate::sys;
 
 /// Times the watchdog thread woke up (from a timed sample wait or a park), in the process.
 pub(crate) static WAKEUPS: AtomicU64 = AtomicU64::new(0);
@@ -56,16 +57,8 @@ static EXPEDITED: AtomicBool = AtomicBool::new(false);
 pub(crate) fn register_membarrier() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: membarrier takes (cmd, flags, cpu_id) and touches no memory of ours.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
-                0,
-                0,
-            )
-        };
-        EXPEDITED.store(ret == 0, Ordering::SeqCst);
+        let registered = sys::membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED).is_ok();
+        EXPEDITED.store(registered, Ordering::SeqCst);
     });
 }
 
@@ -86,10 +79,7 @@ fn light_fence() {
 #[must_use]
 pub(crate) fn heavy_fence() -> bool {
     if EXPEDITED.load(Ordering::Relaxed) {
-        // SAFETY: as in `register_membarrier`.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
-        return ret == 0;
+        return sys::membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED).is_ok();
     }
     // Without membarrier both sides use a full fence.
     fence(Ordering::SeqCst);

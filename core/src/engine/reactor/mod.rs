@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::fiber::FiberBlock;
 use super::scheduler::{SchedShared, Scheduler};
 use crate::slab::Slab;
-use crate::sys::cvt;
+use crate::sys;
 
 /// Which readiness a fiber waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -397,11 +397,6 @@ fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Resu
     if interest.is_writable() {
         events |= libc::POLLOUT;
     }
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
     loop {
         let timeout_ms = match deadline {
             None => -1,
@@ -417,10 +412,9 @@ fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Resu
                 ms.min(i32::MAX as u128) as i32
             }
         };
-        // SAFETY: `pfd` is a valid pollfd array of length 1 for the duration of the call.
-        match cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(()),
+        match sys::poll_one(fd, events, timeout_ms) {
+            Ok(false) => continue,
+            Ok(true) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
