@@ -10,11 +10,13 @@
 //! | [`pidfd_open_self`], [`process_madvise`] | batched advice | stacks |
 //! | [`membarrier`] | `membarrier(2)` | the stall detector's hazard protocol (`engine::monitor`) |
 //! | [`poll_one`] | `poll(2)` on one fd | the reactor's plain-thread wait |
+//! | [`sigaction`], [`empty_sigset`], [`altstack`], [`set_altstack`] | signal handlers and their stack | the overflow report |
+//! | [`write_stderr`], [`abort`] | async-signal-safe output and exit | the overflow report |
 //! | [`pin_to_cpu`] | `sched_{get,set}affinity` | thread-per-core |
 //! | [`thread_cpu_clock`], [`clock_time`] | a thread's CPU clock | the stall detector |
 //!
-//! Signal handling (`stack/overflow.rs`, `dump_signal.rs`, `stall_trace.rs`) and valgrind's
-//! client requests (`stack/valgrind.rs`) still call libc in place.
+//! The dump and stall-trace signal handlers (`dump_signal.rs`, `stall_trace.rs`) and the
+//! thread-stack query for valgrind (`stack/valgrind.rs`) still call libc in place.
 
 use std::io;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -231,4 +233,64 @@ pub(crate) fn poll_one(
     };
     // `pfd` is a valid pollfd array of length 1 for the duration of the call.
     syscall!(poll(&mut pfd, 1, timeout_ms)).map(|n| n > 0)
+}
+
+/// Installs `new` for `sig`, storing the action it replaces in `old` (if not null).
+///
+/// # Safety
+///
+/// `new`'s handler, if it is a function, has the signature its flags announce and is safe to
+/// run whenever `sig` arrives; `old` is null or valid for a write of a `sigaction`.
+pub(crate) unsafe fn sigaction(
+    sig: libc::c_int,
+    new: &libc::sigaction,
+    old: *mut libc::sigaction,
+) -> io::Result<()> {
+    // `new` is a valid action (the caller vouches for its handler), `old` null or writable.
+    syscall!(sigaction(sig, new, old)).map(drop)
+}
+
+/// An empty signal set.
+pub(crate) fn empty_sigset() -> libc::sigset_t {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the whole set it is given.
+    unsafe { libc::sigemptyset(set.as_mut_ptr()) };
+    // SAFETY: initialised by sigemptyset just above.
+    unsafe { set.assume_init() }
+}
+
+/// The calling thread's alternate signal stack (`ss_flags` has `SS_DISABLE` if none).
+pub(crate) fn altstack() -> io::Result<libc::stack_t> {
+    let mut old = libc::stack_t {
+        ss_sp: std::ptr::null_mut(),
+        ss_flags: 0,
+        ss_size: 0,
+    };
+    // A null new stack only queries the current one into `old`, a valid, writable stack_t.
+    syscall!(sigaltstack(std::ptr::null(), &mut old))?;
+    Ok(old)
+}
+
+/// Installs `new` as the calling thread's alternate signal stack (or disables it, with
+/// `SS_DISABLE`).
+///
+/// # Safety
+///
+/// The memory `new` describes stays mapped, and is used for nothing else, until the stack is
+/// replaced or disabled; the caller does not run on the stack being replaced.
+pub(crate) unsafe fn set_altstack(new: &libc::stack_t) -> io::Result<()> {
+    // `new` is a valid stack_t; the caller vouches for the memory it describes.
+    syscall!(sigaltstack(new, std::ptr::null_mut())).map(drop)
+}
+
+/// Writes `buf` to stderr with one `write(2)`, ignoring errors. Async-signal-safe.
+pub(crate) fn write_stderr(buf: &[u8]) {
+    // SAFETY: `buf` is valid for `buf.len()` bytes; write is async-signal-safe.
+    unsafe { libc::write(libc::STDERR_FILENO, buf.as_ptr().cast(), buf.len()) };
+}
+
+/// Ends the process with `SIGABRT`. Async-signal-safe.
+pub(crate) fn abort() -> ! {
+    // SAFETY: abort has no preconditions and is async-signal-safe.
+    unsafe { libc::abort() }
 }
