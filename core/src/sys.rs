@@ -11,12 +11,15 @@
 //! | [`membarrier`] | `membarrier(2)` | the stall detector's hazard protocol (`engine::monitor`) |
 //! | [`poll_one`] | `poll(2)` on one fd | the reactor's plain-thread wait |
 //! | [`sigaction`], [`empty_sigset`], [`altstack`], [`set_altstack`] | signal handlers and their stack | the overflow report |
-//! | [`write_stderr`], [`abort`] | async-signal-safe output and exit | the overflow report |
+//! | [`write_stderr`], [`write_fd`], [`abort`], [`errno`], [`set_errno`] | async-signal-safe output, exit and `errno` | the signal handlers |
+//! | [`pipe`], [`set_nonblocking`], [`read`] | the dump listener's pipe | `dump_signal` |
+//! | [`current_sigaction`], [`this_thread`], [`signal_thread`], [`for_each_loaded_object`] | another thread's backtrace | `stall_trace` |
+//! | [`is_main_thread`], [`thread_stack`] | the calling thread's stack | valgrind support |
 //! | [`pin_to_cpu`] | `sched_{get,set}affinity` | thread-per-core |
 //! | [`thread_cpu_clock`], [`clock_time`] | a thread's CPU clock | the stall detector |
 //!
-//! The dump and stall-trace signal handlers (`dump_signal.rs`, `stall_trace.rs`) and the
-//! thread-stack query for valgrind (`stack/valgrind.rs`) still call libc in place.
+//! Outside this module, spindle-core calls no libc function (it still names libc's types and
+//! constants); valgrind's client requests are inline asm in `stack/valgrind.rs`.
 
 use std::io;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -285,12 +288,129 @@ pub(crate) unsafe fn set_altstack(new: &libc::stack_t) -> io::Result<()> {
 
 /// Writes `buf` to stderr with one `write(2)`, ignoring errors. Async-signal-safe.
 pub(crate) fn write_stderr(buf: &[u8]) {
-    // SAFETY: `buf` is valid for `buf.len()` bytes; write is async-signal-safe.
-    unsafe { libc::write(libc::STDERR_FILENO, buf.as_ptr().cast(), buf.len()) };
+    // SAFETY: stderr stays open for the process (the standard streams are never closed by
+    // spindle), and a report is what it is for.
+    let _ = unsafe { write_fd(libc::STDERR_FILENO, buf) };
 }
 
 /// Ends the process with `SIGABRT`. Async-signal-safe.
 pub(crate) fn abort() -> ! {
     // SAFETY: abort has no preconditions and is async-signal-safe.
     unsafe { libc::abort() }
+}
+
+/// Writes `buf` to `fd` with one `write(2)`; async-signal-safe.
+///
+/// # Safety
+///
+/// `fd` is open for the duration of the call, and writing to it is what its owner intends.
+pub(crate) unsafe fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // `buf` is valid for `buf.len()` bytes; the caller vouches for `fd`.
+    syscall!(write(fd, buf.as_ptr().cast(), buf.len())).map(|n| n as usize)
+}
+
+/// The calling thread's `errno`.
+pub(crate) fn errno() -> libc::c_int {
+    // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno` (a signal handler restores the value it interrupted).
+pub(crate) fn set_errno(value: libc::c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// A pipe whose ends close on exec: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // `fds` is a writable array of two ints, as pipe2 requires.
+    syscall!(pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
+    // SAFETY: pipe2 succeeded: both are fresh fds that we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Puts `fd` in non-blocking mode (its other status flags are cleared).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // fcntl on an open fd, with an int argument.
+    syscall!(fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK)).map(drop)
+}
+
+/// Reads into `buf` with one `read(2)`.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // `buf` is writable for its length; `fd` is open while borrowed.
+    syscall!(read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())).map(|n| n as usize)
+}
+
+/// The action installed for `sig`.
+pub(crate) fn current_sigaction(sig: libc::c_int) -> io::Result<libc::sigaction> {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // A null new action only reads the current one into `old`, valid for a write.
+    syscall!(sigaction(sig, std::ptr::null(), old.as_mut_ptr()))?;
+    // SAFETY: all-zero is a valid sigaction, and sigaction filled it in.
+    Ok(unsafe { old.assume_init() })
+}
+
+/// The calling thread's pthread handle.
+pub(crate) fn this_thread() -> libc::pthread_t {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() }
+}
+
+/// Sends `sig` to `thread`.
+///
+/// # Safety
+///
+/// `thread` is alive for the duration of the call, and `sig` has a handler (or an action)
+/// that the thread can take at any point.
+pub(crate) unsafe fn signal_thread(thread: libc::pthread_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: the caller vouches for `thread` and `sig`.
+    match unsafe { libc::pthread_kill(thread, sig) } {
+        0 => Ok(()),
+        err => Err(io::Error::from_raw_os_error(err)),
+    }
+}
+
+/// Calls `each(info, data)` for every object loaded in the process (`dl_iterate_phdr(3)`),
+/// until it returns non-zero.
+///
+/// # Safety
+///
+/// `each` only reads the `dl_phdr_info` it is given, for the duration of that call, and uses
+/// `data` as the caller intends.
+pub(crate) unsafe fn for_each_loaded_object(
+    each: unsafe extern "C" fn(
+        *mut libc::dl_phdr_info,
+        libc::size_t,
+        *mut libc::c_void,
+    ) -> libc::c_int,
+    data: *mut libc::c_void,
+) {
+    // SAFETY: the caller vouches for `each` and `data`.
+    unsafe { libc::dl_iterate_phdr(Some(each), data) };
+}
+
+/// Whether the caller runs on the process's main thread.
+pub(crate) fn is_main_thread() -> bool {
+    // SAFETY: getpid and gettid have no preconditions.
+    unsafe { libc::getpid() == libc::gettid() }
+}
+
+/// The lowest address and size of the calling thread's stack, as pthreads reports them.
+pub(crate) fn thread_stack() -> Option<(*mut u8, usize)> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: pthread_getattr_np initialises `attr` for the calling thread (pthread_self is
+    // always valid) and reports failure by its return value.
+    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    let mut addr: *mut libc::c_void = std::ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: `attr` was initialised above; both out-pointers are valid locals.
+    let ret = unsafe { libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) };
+    // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed once.
+    unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
+    (ret == 0 && !addr.is_null()).then_some((addr.cast(), size))
 }

@@ -109,3 +109,60 @@ fn the_base_layer_imports_neither_engine_nor_api() {
     let paths: Vec<PathBuf> = BASE.iter().map(|p| src().join(p)).collect();
     check(&paths, BASE_MAY_USE, "base layer");
 }
+
+/// `libc::<function>(` in code (not comments, not `#[cfg(test)]` modules): a call into libc.
+fn libc_calls(file: &Path) -> Vec<String> {
+    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut found = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((number, line)) = lines.next() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(")
+            && code.contains("test")
+            && lines
+                .peek()
+                .is_some_and(|(_, next)| next.trim_start().starts_with("mod "))
+        {
+            break;
+        }
+        if code.starts_with("//") {
+            continue;
+        }
+        let code = code.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("libc::") {
+            let name: String = code[at + "libc::".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let called = code[at + "libc::".len() + name.len()..].starts_with('(');
+            // Functions are lower case; `libc::SIG_DFL`-style constants and tuple-struct types
+            // are not calls.
+            if called && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+                found.push(format!(
+                    "{}:{}: `libc::{name}(` in `{}`",
+                    file.strip_prefix(src()).unwrap_or(file).display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_libc_call_goes_through_sys() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let found: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("sys.rs"))
+        .flat_map(|f| libc_calls(f))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "spindle-core calls libc only in src/sys.rs (add a wrapper there); these lines call it \
+         directly:\n{}",
+        found.join("\n")
+    );
+}
