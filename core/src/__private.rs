@@ -11,7 +11,7 @@ use crate::fiber::{Fiber, current_handle};
 pub use crate::engine::reactor;
 pub use crate::local::new_local_key;
 
-/// [`current`] for a wait queue of a spindle primitive: the handle is part of the
+/// [`current`](crate::fiber::current) for a wait queue of a spindle primitive: the handle is part of the
 /// primitive's bookkeeping, so it does not stop the deadlock detector (see
 /// [`Builder::deadlock_timeout`](crate::runtime::Builder::deadlock_timeout)).
 pub fn current_waiter() -> Fiber {
@@ -21,7 +21,7 @@ pub fn current_waiter() -> Fiber {
     })
 }
 
-/// Whether the caller unwinds because of a panic (not a shutdown's [`Cancelled`]): the
+/// Whether the caller unwinds because of a panic (not a shutdown's [`Cancelled`](crate::fiber::Cancelled)): the
 /// question lock poisoning asks. A fiber unwound by its runtime's shutdown does not poison
 /// the locks it held.
 pub fn panicking_poisons() -> bool {
@@ -51,7 +51,7 @@ pub fn may_spin() -> bool {
 }
 
 /// Names what the running fiber is about to park for, so a deadlock report can say it (for
-/// spindle's own locks and channels; call right before [`park`]). Does nothing on a plain
+/// spindle's own locks and channels; call right before [`park`](crate::fiber::park)). Does nothing on a plain
 /// thread.
 pub fn waiting_on(what: &'static str, object: *const ()) {
     Scheduler::with_on_fiber(|current| {

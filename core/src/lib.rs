@@ -1,12 +1,14 @@
 //! spindle-core: the fiber runtime underneath spindle.
 //!
-//! - `arch`: the context switch (the only assembly).
-//! - `stack`: guarded stacks carved from `mmap` slabs, and the overflow report.
-//! - `scheduler`: one FIFO scheduler per thread, parking and unparking.
-//! - `timer`: deadlines of sleeps and timeouts.
-//! - [`reactor`]: epoll readiness turned into wake-ups; [`reactor::Registration::wait`] is the
-//!   primitive the I/O shims of `spindle-io` build on.
-//! - [`fiber`]: the public `std::thread`-shaped API; [`run`] and [`Runtime`] start a scheduler.
+//! Three layers, whose imports point down (`tests/layering.rs` checks it):
+//!
+//! - base: `arch` (the context switch, the only assembly), `stack` (guarded stacks carved from
+//!   `mmap` slabs, and the overflow report), `sys` (every libc call).
+//! - engine: the fiber control block, one FIFO scheduler per thread, timers, and the reactor
+//!   (epoll readiness turned into wake-ups; `Registration::wait` is the primitive the I/O
+//!   shims of `spindle-io` build on).
+//! - API: [`fiber`], the public `std::thread`-shaped API; [`run`] and [`Runtime`] start a
+//!   scheduler; [`unblock`], [`stats`], [`dump`](dump()).
 //!
 //! Users should depend on the `spindle` facade, which re-exports this crate's public API.
 
