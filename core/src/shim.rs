@@ -9,6 +9,7 @@
 
 #[cfg(not(loom))]
 pub(crate) use crate::__private::current_waiter;
+#[cfg(not(loom))]
 pub(crate) use crate::fiber::{Fiber as Unparker, park};
 #[cfg(not(loom))]
 pub(crate) use std::cell::UnsafeCell;
