@@ -1,6 +1,6 @@
 //! Joining fibers: the result slot every fiber shares with its [`JoinHandle`].
 //!
-//! A fiber and its result live in one allocation, a [`FiberCell<T>`]. The scheduler and
+//! A fiber and its result live in one allocation, a [`FiberWithResult<T>`]. The scheduler and
 //! [`Fiber`] handles see it type-erased, as a [`FiberRef`].
 
 use std::any::Any;
@@ -11,151 +11,38 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::thread;
 
-use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait};
+use crate::engine::fiber::{Cancelled, ErasedFiber, FiberBlock, FiberRef, Unwind, Wait};
+use crate::engine::scheduler::{RemoteSpawn, SchedShared, Scheduler};
+use crate::fiber::Fiber;
 use crate::local;
-use crate::scheduler::{RemoteSpawn, SchedShared, Scheduler};
 use crate::shim::{AtomicU8, Ordering, Unparker, UnsafeCell, current_waiter, park};
 
 #[cfg(all(test, loom))]
 mod loom_model;
 
-/// A fiber seen without its result type.
-///
-/// # Safety
-///
-/// Implementors are `#[repr(C)]` with a [`FiberShared`] as their first field, so that
-/// [`shared`](Self::shared) finds it without a virtual call (it is asked on every spawn,
-/// join and unpark). [`FiberCell`] is the one implementor.
-pub(crate) unsafe trait AnyFiber: Send + Sync + 'static {
-    /// The fiber will never run (again): abandoned at shutdown, or never started. Its
-    /// `JoinHandle` gets `Err(payload)`.
-    fn complete_without_running(&self, payload: Box<dyn Any + Send>);
-}
-
-impl dyn AnyFiber {
-    /// The fiber's identity and scheduler state.
-    #[inline]
-    pub(crate) fn shared(&self) -> &FiberShared {
-        // SAFETY: every implementor of the unsafe trait `AnyFiber` starts with a
-        // `FiberShared` at offset 0 (`#[repr(C)]`), so the data pointer of `self` points at
-        // one, alive and borrowed for as long as `self`.
-        unsafe { &*(self as *const dyn AnyFiber).cast::<FiberShared>() }
-    }
-}
-
-impl fmt::Debug for dyn AnyFiber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.shared().fmt(f)
-    }
-}
-
-/// An owning, type-erased reference to a fiber's control block: an `Arc<dyn AnyFiber>`
-/// without weak references, whose count lives in the control block (`FiberShared::refs`).
-///
-/// A spawn makes its first two references (the scheduler's table and the `JoinHandle`) with
-/// no atomic read-modify-write ([`FiberRef::pair`]), and the last drop frees the block with
-/// no second count to release: two locked instructions fewer per spawn than `Arc`.
-pub(crate) struct FiberRef(NonNull<dyn AnyFiber>);
-
-// SAFETY: a `FiberRef` is a shared reference to a `dyn AnyFiber`, which is `Send + Sync`,
-// with an atomic count; as for `Arc<dyn AnyFiber>`.
-unsafe impl Send for FiberRef {}
-// SAFETY: see the `Send` impl.
-unsafe impl Sync for FiberRef {}
-
-impl FiberRef {
-    /// Moves `cell` to the heap (built in place by `init`) and returns two references to it.
-    fn pair<T: 'static>(init: impl FnOnce() -> FiberCell<T>) -> (FiberRef, FiberRef) {
-        // Allocated first and written in place: built on the stack and then moved, the
-        // control block would be copied (a `memcpy` of some 300 bytes per spawn).
-        let mut cell = Box::<FiberCell<T>>::new_uninit();
-        cell.write(init());
-        // SAFETY: written just above.
-        let cell = unsafe { cell.assume_init() };
-        // Nobody else sees the block yet: a plain store sets the count of the two references.
-        cell.shared
-            .refs
-            .store(2, std::sync::atomic::Ordering::Relaxed);
-        let ptr: NonNull<dyn AnyFiber> = NonNull::from(Box::leak(cell));
-        (FiberRef(ptr), FiberRef(ptr))
-    }
-
-    /// The control block, type-erased.
-    #[inline]
-    fn get(&self) -> &dyn AnyFiber {
-        // SAFETY: the block lives while any `FiberRef` to it does, and `self` is one.
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl std::ops::Deref for FiberRef {
-    type Target = dyn AnyFiber;
-
-    #[inline]
-    fn deref(&self) -> &dyn AnyFiber {
-        self.get()
-    }
-}
-
-impl Clone for FiberRef {
-    fn clone(&self) -> FiberRef {
-        // Relaxed, as `Arc::clone`: a new reference is made from an existing one, which keeps
-        // the block alive meanwhile.
-        let old = self
-            .shared()
-            .refs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if old > isize::MAX as usize {
-            // As `Arc`: a count this high means references are being leaked in a loop.
-            std::process::abort();
-        }
-        FiberRef(self.0)
-    }
-}
-
-impl Drop for FiberRef {
-    fn drop(&mut self) {
-        use std::sync::atomic::{Ordering, fence};
-        // Release/Acquire, as `Arc`'s drop: every use of the block through other references
-        // happens before it is freed.
-        if self.shared().refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
-        }
-        fence(Ordering::Acquire);
-        // SAFETY: this was the last reference; the block came from `Box::leak` in `pair`,
-        // and the pointer keeps the vtable of its type, so the box frees it with its layout.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
-    }
-}
-
-impl fmt::Debug for FiberRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.get().fmt(f)
-    }
-}
-
-/// A fiber's identity and scheduler state, with the slot for its result. `#[repr(C)]` with
-/// `shared` first: see [`AnyFiber`]'s safety contract.
+/// One fiber's allocation: its control block and the slot for its result (the engine sees it
+/// as a `FiberRef`; see `engine::fiber`). `#[repr(C)]` with `block` first: see
+/// [`ErasedFiber`]'s safety contract.
 #[repr(C)]
-pub(crate) struct FiberCell<T> {
-    shared: FiberShared,
+pub(crate) struct FiberWithResult<T> {
+    block: FiberBlock,
     packet: Packet<T>,
 }
 
-// SAFETY: `shared` is Send + Sync. The only `T` in the cell is the result in `packet`, and
+// SAFETY: `block` is Send + Sync. The only `T` in the cell is the result in `packet`, and
 // it is dropped either by the JoinHandle (which is Send only if `T: Send`) or, once the
 // handle is gone, by the fiber itself on its own thread: `Packet` never leaves a value for the
 // cell's own destructor, which may run on any thread holding a `Fiber`.
-unsafe impl<T> Send for FiberCell<T> {}
+unsafe impl<T> Send for FiberWithResult<T> {}
 // SAFETY: see the `Send` impl; shared access to `packet` follows its state protocol.
-unsafe impl<T> Sync for FiberCell<T> {}
+unsafe impl<T> Sync for FiberWithResult<T> {}
 
-// SAFETY: `FiberCell` is `#[repr(C)]` with `shared` as its first field.
-unsafe impl<T: 'static> AnyFiber for FiberCell<T> {
+// SAFETY: `FiberWithResult` is `#[repr(C)]` with `block` as its first field.
+unsafe impl<T: 'static> ErasedFiber for FiberWithResult<T> {
     fn complete_without_running(&self, payload: Box<dyn Any + Send>) {
         // The fiber never completes its packet itself, so this is the one completion.
         if let Some(unclaimed) = self.packet.complete(Err(payload)) {
-            drop_unclaimed(&self.shared, unclaimed);
+            drop_unclaimed(&self.block, unclaimed);
         }
     }
 }
@@ -172,11 +59,11 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let (fiber, for_table) = FiberRef::pair(|| FiberCell {
-        shared: FiberShared::new(sched.shared_ref(), name, spawned_at),
+    let (fiber, for_table, cell) = FiberRef::pair(|| FiberWithResult {
+        block: FiberBlock::new(sched.shared_ref(), name, spawned_at),
         packet: Packet::<T>::new(),
     });
-    let packet = packet_of::<T>(&fiber);
+    let packet = packet_of(cell);
     let body = move |cancelled: bool| {
         // SAFETY: the scheduler's table holds the cell until this fiber has finished, which
         // is after `body` returns.
@@ -203,11 +90,11 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (fiber, for_target) = FiberRef::pair(|| FiberCell {
-        shared: FiberShared::new(Arc::clone(target), name, spawned_at),
+    let (fiber, for_target, cell) = FiberRef::pair(|| FiberWithResult {
+        block: FiberBlock::new(Arc::clone(target), name, spawned_at),
         packet: Packet::<T>::new(),
     });
-    let packet = PacketPtr(packet_of::<T>(&fiber));
+    let packet = PacketPtr(packet_of(cell));
     let body = move |cancelled: bool| {
         // SAFETY: as in `spawn_on`: the target's table holds the cell until the fiber has
         // finished, which is after `body` returns.
@@ -227,11 +114,10 @@ where
     })
 }
 
-/// The packet of `fiber`, a `FiberCell<T>` just made by [`FiberRef::pair`].
-fn packet_of<T: 'static>(fiber: &FiberRef) -> NonNull<Packet<T>> {
-    let cell = fiber.0.cast::<FiberCell<T>>();
-    // SAFETY: `fiber` points at a live `FiberCell<T>` (the caller made it with this `T`); the
-    // field's address is taken without making a reference to the cell.
+/// The packet of `cell`, a fiber just made by [`FiberRef::pair`].
+fn packet_of<T>(cell: NonNull<FiberWithResult<T>>) -> NonNull<Packet<T>> {
+    // SAFETY: `cell` points at a live `FiberWithResult<T>`; the field's address is taken
+    // without making a reference to the cell.
     unsafe { NonNull::new_unchecked(&raw mut (*cell.as_ptr()).packet) }
 }
 
@@ -253,7 +139,7 @@ impl<T> Clone for PacketPtr<T> {
 impl<T> Copy for PacketPtr<T> {}
 
 // SAFETY: the pointer is only dereferenced by the fiber that completes the packet and by its
-// JoinHandle, following `Packet`'s state protocol (the same sharing `FiberCell`'s Sync impl
+// JoinHandle, following `Packet`'s state protocol (the same sharing `FiberWithResult`'s Sync impl
 // allows); the `T` it carries crosses threads only when `T: Send`.
 unsafe impl<T: Send> Send for PacketPtr<T> {}
 
@@ -271,19 +157,21 @@ where
     } else {
         panic::catch_unwind(AssertUnwindSafe(f))
     };
-    let sched = Scheduler::on_fiber().expect("a fiber's body runs on that fiber");
-    let me = sched.current_fiber();
-    // Whatever unwound the fiber has been caught.
-    sched.set_unwind(sched.current_local(), Unwind::No);
-    if let Some(unclaimed) = packet.complete(result) {
-        drop_unclaimed(me, unclaimed);
-    }
+    Scheduler::with_on_fiber(|sched| {
+        let sched = sched.expect("a fiber's body runs on that fiber");
+        let me = sched.current_fiber();
+        // Whatever unwound the fiber has been caught.
+        sched.set_unwind(sched.current_owned(), Unwind::No);
+        if let Some(unclaimed) = packet.complete(result) {
+            drop_unclaimed(me, unclaimed);
+        }
+    });
     local::drop_fiber_locals();
 }
 
 /// Drops a result whose `JoinHandle` is gone; a panic of its destructor is reported, not
 /// propagated (there is nobody to propagate it to).
-fn drop_unclaimed<T>(fiber: &FiberShared, unclaimed: thread::Result<T>) {
+fn drop_unclaimed<T>(fiber: &FiberBlock, unclaimed: thread::Result<T>) {
     if panic::catch_unwind(AssertUnwindSafe(move || drop(unclaimed))).is_err() {
         eprintln!(
             "spindle: the result of fiber '{}' ({}), spawned at {}, panicked while being \
@@ -300,7 +188,7 @@ enum Joiner {
     /// A fiber of the same scheduler as the joined fiber: woken with plain memory operations.
     /// It stays alive while it waits: if it is unwound instead, its handle's drop moves the
     /// state to DETACHED first, and the completer then leaves it alone.
-    Local(*const FiberShared),
+    Local(*const FiberBlock),
     /// A fiber of another scheduler, or a plain thread.
     Remote(Unparker),
 }
@@ -360,9 +248,11 @@ impl<T> Packet<T> {
                 // it again; we saw WAITING, so it is ours now.
                 match unsafe { (*self.waiter.get()).take() } {
                     Some(Joiner::Local(fiber)) => {
-                        let sched = Scheduler::current().expect("a local joiner's scheduler");
-                        // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
-                        sched.unpark_local(unsafe { &*fiber });
+                        Scheduler::with_current(|sched| {
+                            let sched = sched.expect("a local joiner's scheduler");
+                            // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
+                            sched.unpark_local(unsafe { &*fiber });
+                        });
                     }
                     Some(Joiner::Remote(waiter)) => waiter.unpark(),
                     None => {}
@@ -397,31 +287,35 @@ impl<T> Packet<T> {
         if self.is_done() {
             return;
         }
-        match Scheduler::on_fiber() {
+        let local = Scheduler::with_on_fiber(|current| match current {
             Some(sched) if sched.id() == fiber_sched_id(fiber) => {
                 // SAFETY: we are the only joiner and the state is RUNNING; the fiber, the one
                 // other party, runs on this thread and so not now.
                 unsafe { *self.waiter.get() = Some(Joiner::Local(sched.current_fiber())) };
                 // No read-modify-write needed: see the table.
                 self.state.store(WAITING_LOCAL, Ordering::Relaxed);
+                true
             }
-            _ => {
-                // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads
-                // `waiter` until our compare-exchange below publishes it.
-                unsafe { *self.waiter.get() = Some(Joiner::Remote(current_waiter())) };
-                if self
-                    .state
-                    .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    return; // DONE meanwhile
-                }
+            _ => false,
+        });
+        if !local {
+            // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads
+            // `waiter` until our compare-exchange below publishes it.
+            unsafe { *self.waiter.get() = Some(Joiner::Remote(current_waiter())) };
+            if self
+                .state
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return; // DONE meanwhile
             }
         }
         while !self.is_done() {
-            if let Some(sched) = Scheduler::on_fiber() {
-                sched.note_wait(Wait::Join(fiber.id()));
-            }
+            Scheduler::with_on_fiber(|current| {
+                if let Some(sched) = current {
+                    sched.note_wait(Wait::Join(fiber.id()));
+                }
+            });
             park();
         }
     }
@@ -438,7 +332,7 @@ impl<T> Packet<T> {
 /// The id of the scheduler that runs `fiber`.
 fn fiber_sched_id(fiber: &Fiber) -> u32 {
     // SAFETY: a JoinHandle's fiber handle always refers to a fiber, never a thread.
-    unsafe { &*fiber.shared_ptr() }.sched_id()
+    unsafe { &*fiber.block_ptr() }.sched_id()
 }
 
 /// An owned permission to join a fiber (to wait for it to finish and take its result).
@@ -449,7 +343,7 @@ pub struct JoinHandle<T> {
     fiber: Fiber,
     /// Set by `join` once it took the result, so dropping has nothing to tell the fiber.
     joined: bool,
-    /// Points into the `FiberCell<T>` that `fiber` holds alive.
+    /// Points into the `FiberWithResult<T>` that `fiber` holds alive.
     packet: NonNull<Packet<T>>,
 }
 
@@ -475,21 +369,23 @@ impl<T> JoinHandle<T> {
     ///
     /// If a fiber tries to join itself, which could never return.
     pub fn join(mut self) -> thread::Result<T> {
-        if let Some(sched) = Scheduler::on_fiber() {
-            assert!(
-                !std::ptr::eq(sched.current_fiber(), self.fiber.shared_ptr()),
-                "a fiber tried to join itself, which would wait forever"
-            );
-        }
+        Scheduler::with_on_fiber(|current| {
+            if let Some(sched) = current {
+                assert!(
+                    !std::ptr::eq(sched.current_fiber(), self.fiber.block_ptr()),
+                    "a fiber tried to join itself, which would wait forever"
+                );
+            }
+        });
         self.packet().wait(&self.fiber);
         let result = self.packet().take().expect("joined fiber has no result");
         self.joined = true;
         result
     }
 
-    /// The fiber's shared state, for the scheduler.
-    pub(crate) fn fiber_shared(&self) -> *const FiberShared {
-        self.fiber.shared_ptr()
+    /// The fiber's control block, for the scheduler.
+    pub(crate) fn fiber_block(&self) -> *const FiberBlock {
+        self.fiber.block_ptr()
     }
 
     /// A handle to the fiber.

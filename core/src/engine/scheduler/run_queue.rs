@@ -4,14 +4,14 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::Scheduler;
-use crate::fiber::{FiberShared, LocalState};
+use crate::engine::fiber::{FiberBlock, OwnedState};
 
 /// A FIFO of runnable fibers, linked through each fiber's `next_runnable` cell: push and pop
 /// are a few plain loads and stores, with no allocation.
 #[derive(Debug)]
 pub(super) struct RunQueue {
-    head: Cell<*const FiberShared>,
-    tail: Cell<*const FiberShared>,
+    head: Cell<*const FiberBlock>,
+    tail: Cell<*const FiberBlock>,
     len: Cell<usize>,
 }
 
@@ -27,16 +27,16 @@ impl Default for RunQueue {
 
 impl RunQueue {
     /// Appends `f`, a fiber of `sched` that is in no queue; `local` is its scheduler-owned
-    /// state, as `f.local(sched)` returns it (so every queued fiber passed that check).
+    /// state, as `f.owned(sched)` returns it (so every queued fiber passed that check).
     #[inline]
-    pub(super) fn push(&self, sched: &Scheduler, f: &FiberShared, local: &LocalState) {
-        debug_assert!(ptr::eq(local, f.local(sched)));
+    pub(super) fn push(&self, sched: &Scheduler, f: &FiberBlock, local: &OwnedState) {
+        debug_assert!(ptr::eq(local, f.owned(sched)));
         local.next_runnable.set(ptr::null());
         match self.tail.get() {
             tail if !tail.is_null() => {
                 // SAFETY: queued fibers are kept alive by `sched.fibers`, and each is a fiber
                 // of `sched` (see `push`).
-                unsafe { (*tail).local_unchecked(sched) }
+                unsafe { (*tail).owned_unchecked(sched) }
                     .next_runnable
                     .set(f)
             }
@@ -48,7 +48,7 @@ impl RunQueue {
 
     /// Removes the oldest fiber; returns it with its scheduler-owned state.
     #[inline]
-    pub(super) fn pop(&self, sched: &Scheduler) -> Option<(&FiberShared, &LocalState)> {
+    pub(super) fn pop(&self, sched: &Scheduler) -> Option<(&FiberBlock, &OwnedState)> {
         let head = self.head.get();
         if head.is_null() {
             return None;
@@ -56,7 +56,7 @@ impl RunQueue {
         // SAFETY: queued fibers are kept alive by `sched.fibers`.
         let head = unsafe { &*head };
         // SAFETY: every queued fiber is a fiber of `sched` (see `push`).
-        let local = unsafe { head.local_unchecked(sched) };
+        let local = unsafe { head.owned_unchecked(sched) };
         let next = local.next_runnable.get();
         self.head.set(next);
         if next.is_null() {
