@@ -278,7 +278,7 @@ impl fmt::Debug for FiberBlock {
 
 impl FiberBlock {
     /// A control block for a fiber that `sched` will run (it may belong to another thread).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(
         sched: Arc<SchedShared>,
         name: Option<String>,
@@ -446,6 +446,7 @@ unsafe impl Sync for FiberRef {}
 impl FiberRef {
     /// Moves the fiber `init` builds to the heap (written in place) and returns two
     /// references to it, and a pointer to it as its own type.
+    #[inline(always)]
     pub(crate) fn pair<C: ErasedFiber>(
         init: impl FnOnce() -> C,
     ) -> (FiberRef, FiberRef, NonNull<C>) {
