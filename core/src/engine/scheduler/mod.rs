@@ -471,6 +471,38 @@ mod tests {
     use crate::fiber;
     use std::cell::Cell;
     use std::rc::Rc;
+    use std::sync::Arc;
+
+    #[test]
+    fn control_blocks_hold_one_count_of_their_scheduler_each_whatever_frees_them() {
+        // Blocks freed on their scheduler's thread give their count of `SchedShared` back to
+        // the scheduler's reserve; blocks that outlive the scheduler keep a real one. When the
+        // runtime is gone, only the blocks still alive count: the reserve gave back the rest.
+        let (shared, handles) = crate::Runtime::builder()
+            .stall_threshold(None)
+            .build()
+            .unwrap()
+            .run(|| {
+                // More than one batch of the reserve, all freed here.
+                for _ in 0..200 {
+                    fiber::spawn(|| ()).join().unwrap();
+                }
+                let kept: Vec<_> = (0..3).map(|_| fiber::spawn(|| 7)).collect();
+                fiber::yield_now();
+                let shared = Scheduler::with_current(|sched| Arc::clone(sched.unwrap().shared()));
+                (shared, kept)
+            });
+        // Ours, and one per block that outlived the runtime.
+        assert_eq!(Arc::strong_count(&shared), 1 + handles.len());
+        // Freed on a thread without a scheduler: each drops its own count.
+        let other = std::thread::spawn(move || {
+            for handle in handles {
+                assert_eq!(handle.join().unwrap(), 7);
+            }
+        });
+        other.join().unwrap();
+        assert_eq!(Arc::strong_count(&shared), 1);
+    }
 
     #[test]
     fn a_guard_hit_while_switching_away_is_reported_for_the_fiber_that_left() {
