@@ -533,6 +533,7 @@ pub fn is_fiber() -> bool {
 /// hook with `std::panic::set_hook`, or a fiber re-raises a payload with
 /// `std::panic::resume_unwind` while another fiber of its thread is suspended mid-unwind, the
 /// answer for such a fiber falls back to `std::thread::panicking`.
+#[inline]
 pub fn panicking() -> bool {
     // A fiber unwinds only while its thread does: the cheap process-wide check first (no
     // thread-local lookup on the common path, where nothing panics).
@@ -549,6 +550,7 @@ pub fn panicking() -> bool {
 /// question lock poisoning asks. A fiber unwound by its runtime's shutdown does not poison
 /// the locks it held.
 #[doc(hidden)]
+#[inline]
 pub fn panicking_poisons() -> bool {
     if !thread::panicking() {
         return false;
@@ -562,6 +564,7 @@ pub fn panicking_poisons() -> bool {
 /// The id of the scheduler the caller runs a fiber of, or `None` on a plain thread: lets a
 /// lock tell whether a waiter shares the unlocker's thread.
 #[doc(hidden)]
+#[inline]
 pub fn scheduler_id() -> Option<u32> {
     Scheduler::on_fiber().map(|sched| sched.id())
 }
@@ -570,6 +573,7 @@ pub fn scheduler_id() -> Option<u32> {
 /// true on a plain thread, and on a fiber whose scheduler has nothing else to run (parking
 /// would only put the thread to sleep, which costs more than a short spin).
 #[doc(hidden)]
+#[inline]
 pub fn may_spin() -> bool {
     match Scheduler::on_fiber() {
         Some(sched) => sched.nothing_else_runnable(),

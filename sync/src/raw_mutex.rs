@@ -5,7 +5,7 @@
 //! | `QUEUED` (bit 1) | `LOCKED` (bit 0) | meaning                                                        |
 //! |:---:|:---:|-------------------------------------------------------------------------------------|
 //! | 0 | 0 | unlocked, no waiter. `lock` is one `compare_exchange(word → word \| LOCKED)`              |
-//! | 0 | 1 | locked, no waiter. `unlock` is one `compare_exchange(LOCKED → 0)`                          |
+//! | 0 | 1 | locked, no waiter queued. `unlock` is one `compare_exchange(word → word & !LOCKED)`       |
 //! | 1 | 1 | locked, waiters queued. `unlock` takes the slow path (hand-off or release, see below)     |
 //! | 1 | 0 | unlocked, waiters queued: released to let a running locker barge; the woken head waiter competes for it |
 //!
@@ -130,11 +130,14 @@ impl RawMutex {
     /// docs).
     #[inline]
     pub(crate) fn unlock(&self) {
-        // Looking first spares the contended case a failing compare-exchange.
-        if self.word.load(Ordering::Relaxed) != LOCKED
+        // Looking first spares the contended case a failing compare-exchange. With nobody
+        // queued there is nobody to hand off to or wake (a waiter woken earlier, `WOKEN`,
+        // is on its way and stays marked): clear `LOCKED` alone.
+        let word = self.word.load(Ordering::Relaxed);
+        if word & QUEUED != 0
             || self
                 .word
-                .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(word, word & !LOCKED, Ordering::Release, Ordering::Relaxed)
                 .is_err()
         {
             self.unlock_contended();
