@@ -41,7 +41,10 @@
 //! strict hand-off makes a convoy: every acquisition waits for a remote thread to be woken
 //! and scheduled (microseconds) while the lock sits idle. There, running lockers may barge,
 //! and at least every 0.5 ms the head waiter is served by a hand-off (eventual fairness, as
-//! in parking_lot). A woken waiter that loses the race queues again.
+//! in parking_lot). A woken waiter that loses the race queues again. While a woken waiter
+//! is on its way, an unlock looks at the clock only every 16th time (a clock reading costs
+//! a dozen lock and unlock pairs on a VM), so the deadline may be passed by up to 16
+//! critical sections.
 //!
 //! A locker that finds the mutex held checks it a few more times before it queues when
 //! parking would only put its thread to sleep (a plain thread, or a fiber whose scheduler
