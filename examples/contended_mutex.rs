@@ -100,6 +100,14 @@ fn main() {
     }
     println!("1,000,000 increments of one counter, {rounds} rounds:");
     let base = summary("std::sync::Mutex, 2 threads", std_t, None);
-    summary("spindle::sync::Mutex, 2 schedulers x 1 fiber", one, Some(base));
-    summary("spindle::sync::Mutex, 2 schedulers x 4 fibers", four, Some(base));
+    summary(
+        "spindle::sync::Mutex, 2 schedulers x 1 fiber",
+        one,
+        Some(base),
+    );
+    summary(
+        "spindle::sync::Mutex, 2 schedulers x 4 fibers",
+        four,
+        Some(base),
+    );
 }
