@@ -75,7 +75,7 @@ const FAIR_INTERVAL_NANOS: u64 = 500_000;
 const CLOCK_EVERY: u8 = 16;
 /// Checks of the lock word a locker makes while spinning before it queues. 1,000,000
 /// increments from one fiber on each of two schedulers, both threads running at once
-/// (`chrt -f 10 cargo run --release --example contended_mutex`, this project's 2-core VM,
+/// (`chrt -f 10 target/release/examples/contended_mutex`, this project's 2-core VM,
 /// where a `pause` costs 70 ns), medians of 7 in two runs each: 0 checks 10.8 ms, 4:
 /// 11.1–11.8 ms, 8: 13.4–14.4 ms, 16 to 32: 22.6–28.1 ms; `std::sync::Mutex` on two
 /// threads 23–26 ms in the same runs. Four fibers on each scheduler: 20–23 ms for 0 to 16
