@@ -48,8 +48,8 @@
 //!
 //! A locker that finds the mutex held checks it a few more times before it queues when
 //! parking would only put its thread to sleep (a plain thread, or a fiber whose scheduler
-//! has nothing else to run): a holder on another thread may be about to release. Only a
-//! few: a locker that keeps polling pulls the lock's cache line away from a holder that
+//! has nothing else to run) and nobody is queued yet: a holder on another thread may be
+//! about to release. Only a few, and not behind queued waiters: a locker that keeps polling pulls the lock's cache line away from a holder that
 //! re-locks at once, and the lock then ping-pongs between the cores at a cache miss per
 //! acquisition, where a loser that goes to sleep leaves the winner a run of uncontended
 //! acquisitions (measured below `SPINS`).
@@ -167,7 +167,9 @@ impl RawMutex {
         // Whether this locker is the one an unlock woke to compete (`WOKEN` stands for it).
         let mut woken = false;
         loop {
-            if may_spin() {
+            // Not while others are queued (as parking_lot): the lock is already contended,
+            // and a spinner that wins only makes it change cores once more.
+            if may_spin() && self.word.load(Ordering::Relaxed) & QUEUED == 0 {
                 for _ in 0..SPINS {
                     std::hint::spin_loop();
                     if self.try_lock() {
