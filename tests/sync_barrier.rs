@@ -54,10 +54,7 @@ fn a_waiting_fiber_parks_only_itself() {
             fiber::yield_now();
         }
         let me = barrier.wait().is_leader();
-        assert!(
-            me,
-            "the last to arrive leads, as in std's implementation"
-        );
+        assert!(me, "the last to arrive leads, as in std's implementation");
         assert!(!waiter.join().unwrap());
         stop.store(true, Ordering::SeqCst);
         ticker.join().unwrap();

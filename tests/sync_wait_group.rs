@@ -71,7 +71,10 @@ fn a_waiting_fiber_parks_only_itself() {
             let released = released.clone();
             fiber::spawn(move || {
                 wg.wait();
-                assert!(released.load(Ordering::SeqCst), "returned before the member left");
+                assert!(
+                    released.load(Ordering::SeqCst),
+                    "returned before the member left"
+                );
             })
         };
         // The waiter parked; this fiber (same thread) still runs.
