@@ -1,5 +1,5 @@
-//! `spindle::io::pipe` and `Fd<T>`: data through pipes between fibers, parking on a full or
-//! empty pipe, handing pipe ends to children, and wrapping other descriptors (eventfd).
+//! `spindle::io::pipe` and `Fd<T>`: data through pipes and sockets between fibers, parking on
+//! a full or empty one, handing pipe ends to children, and wrapping other descriptors (eventfd).
 
 use spindle::fiber;
 use spindle::io::{Fd, pipe};
@@ -218,4 +218,57 @@ fn fd_of_a_regular_file_reads_and_is_always_ready() -> io::Result<()> {
         fd.readable()?;
         Ok(())
     })
+}
+
+#[test]
+fn fd_by_value_reads_and_writes_park_only_the_caller() -> io::Result<()> {
+    const LEN: usize = 1 << 20;
+    spindle::run(|| -> io::Result<()> {
+        let (a, b) = UnixStream::pair()?;
+        let (mut a, mut b) = (Fd::new(a)?, Fd::new(b)?);
+        // `Read`/`Write` for `Fd<T>` (by value) go through `read_with_mut`/`write_with_mut`.
+        let reader = fiber::spawn(move || -> io::Result<Vec<u8>> {
+            let mut data = Vec::new();
+            let mut buf = [0; 4096];
+            loop {
+                let n = b.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(data);
+                }
+                data.extend_from_slice(&buf[..n]);
+                fiber::yield_now();
+            }
+        });
+        // A megabyte does not fit in the socket buffer: the writer parks while the reader,
+        // on the same thread, drains it.
+        a.write_all(&pattern(LEN))?;
+        a.flush()?;
+        drop(a);
+        assert!(reader.join().unwrap()? == pattern(LEN));
+        Ok(())
+    })
+}
+
+#[test]
+fn fd_op_that_replaces_the_descriptor_panics() -> io::Result<()> {
+    let (a, _b) = UnixStream::pair()?;
+    let mut fd = Fd::new(a)?;
+    let (c, _d) = UnixStream::pair()?;
+    let mut replacement = Some(c);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fd.read_with_mut(|s| {
+            *s = replacement.take().unwrap();
+            Ok(())
+        })
+    }));
+    let payload = result.unwrap_err();
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        message.contains("replaced the wrapped descriptor"),
+        "{message:?}"
+    );
+    Ok(())
 }
