@@ -83,8 +83,11 @@ pub(crate) unsafe extern "C" fn socketpair(
     let r = unsafe { real(domain, ty_now, protocol, sv) };
     if r == 0 {
         for i in 0..2 {
-            // SAFETY: socketpair succeeded, so it wrote both ints of `sv`.
-            let fd = unsafe { *sv.add(i) };
+            // SAFETY: `sv` points at two ints (the caller's contract), so `sv + i` for i < 2
+            // stays inside that array.
+            let slot = unsafe { sv.add(i) };
+            // SAFETY: socketpair succeeded, so it wrote both ints of `sv`; `slot` is one.
+            let fd = unsafe { *slot };
             created(fd, fiber, ty & libc::SOCK_NONBLOCK != 0);
         }
     }

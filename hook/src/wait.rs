@@ -30,14 +30,18 @@ use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};
 /// The calling thread's `errno`.
 #[inline]
 pub(crate) fn errno() -> c_int {
-    // SAFETY: `__errno_location` returns a valid pointer to the calling thread's errno.
-    unsafe { *libc::__errno_location() }
+    // SAFETY: `__errno_location` has no preconditions.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: it returns a valid, aligned pointer to the calling thread's errno.
+    unsafe { *errno }
 }
 
 #[inline]
 pub(crate) fn set_errno(value: c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = value }
+    // SAFETY: `__errno_location` has no preconditions.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: it returns a valid, aligned pointer to the calling thread's errno.
+    unsafe { *errno = value }
 }
 
 /// Whether the caller runs on a spindle fiber: the one thread-local check of the fast path.
