@@ -12,6 +12,7 @@ use libc::{sockaddr, socklen_t};
 use spindle_core::reactor::Interest;
 
 use crate::real::{self, syscall3};
+use crate::sys;
 use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};
 use crate::wait::{self, Timeout, WaitError, blocking, errno, on_fiber, set_errno};
 
@@ -251,21 +252,11 @@ pub(crate) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: s
             // A Unix socket's full backlog: try the connect again.
             continue;
         }
-        let mut err: c_int = 0;
-        let mut err_len = size_of::<c_int>() as socklen_t;
-        // SAFETY: `err` and `err_len` are valid for writes and `err_len` holds `err`'s size.
-        let r = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&raw mut err).cast(),
-                &mut err_len,
-            )
+        // A failed `getsockopt` left its own errno: report it as the connect's.
+        let err = match sys::socket_error(fd) {
+            Ok(err) => err,
+            Err(_) => return -1,
         };
-        if r != 0 {
-            return r;
-        }
         if err == 0 {
             return 0;
         }
