@@ -102,7 +102,7 @@ impl Raw {
         // Edge-triggered: any change after the `poll` wakes the wait, since no other fiber of
         // this thread runs in between. A `read`/`write` that says `WouldBlock` (someone else
         // set O_NONBLOCK and another reader or writer got there first) waits the same way.
-        let result = SOURCES.with(|sources| {
+        let result = SOURCES.try_with(|sources| {
             sources[self.fd as usize].do_io(dir, |_| {
                 let result = if sys::ready_now(fd, events)? {
                     op(fd)
@@ -113,6 +113,9 @@ impl Raw {
                 result
             })
         });
+        // A fiber running while this thread's locals are torn down has no source left: block
+        // the thread in the plain call, as on a thread without a runtime.
+        let result = result.unwrap_or_else(|_| op(fd));
         match result {
             Err(e) if waiting && e.raw_os_error() == Some(libc::EPERM) => {
                 self.kind.store(NOT_POLLABLE, Ordering::Relaxed);
