@@ -263,8 +263,9 @@ fn fd_op_that_replaces_the_descriptor_panics() -> io::Result<()> {
     }));
     let payload = result.unwrap_err();
     let message = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or_default();
     assert!(
         message.contains("replaced the wrapped descriptor"),

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 use spindle_core::reactor::Interest;
@@ -74,20 +75,23 @@ pub struct Fd<T: AsFd> {
     was_nonblocking: bool,
 }
 
-/// `io`'s descriptor as the [`Source`] of an [`Fd`] sees it: its number, which the `Fd` keeps
-/// open for as long as the `Source` exists (see the field order of [`Fd`]).
+/// `io`'s descriptor as the [`Source`] of an [`Fd`] sees it: the number of the descriptor `io`
+/// holds, which the `Fd` keeps open for as long as the `Source` exists (see the field order of
+/// [`Fd`]).
 ///
 /// The operations of an `Fd` run on `io` itself, not on this; the `Source` needs the
-/// descriptor only to wait on it and to deregister it.
+/// descriptor only to wait on it and to deregister it. The number changes only if an `op`
+/// given `&mut T` swaps `io`'s descriptor for another (see [`Fd::read_with_mut`]).
 #[derive(Debug)]
-struct Descriptor(RawFd);
+struct Descriptor(AtomicI32);
 
 impl AsFd for Descriptor {
     fn as_fd(&self) -> BorrowedFd<'_> {
         // SAFETY: a `Descriptor` lives only in the `source` of an `Fd`, which is dropped
         // (or, in `into_inner`, dropped first) before the `io` whose open descriptor this is;
-        // `read_with_mut` checks that `op` did not swap `io`'s descriptor for another.
-        unsafe { BorrowedFd::borrow_raw(self.0) }
+        // `Fd::with_mut` writes the new number here if an `op` swapped `io`'s descriptor,
+        // before anything borrows it again.
+        unsafe { BorrowedFd::borrow_raw(self.0.load(Ordering::Relaxed)) }
     }
 }
 
@@ -96,7 +100,8 @@ impl<T: AsFd> Fd<T> {
     ///
     /// # Errors
     ///
-    /// The error of `fcntl(2)` or `ioctl(2)` if the mode cannot be read or set (for example `EBADF`).
+    /// The error of `fcntl(2)` or `ioctl(2)` if the mode cannot be read or set (for example
+    /// `EBADF`).
     pub fn new(io: T) -> io::Result<Fd<T>> {
         let fd = io.as_fd();
         let was_nonblocking = sys::is_nonblocking(fd)?;
@@ -104,7 +109,7 @@ impl<T: AsFd> Fd<T> {
             sys::set_nonblocking(fd, true)?;
         }
         Ok(Fd {
-            source: Source::new(Descriptor(fd.as_raw_fd())),
+            source: Source::new(Descriptor(AtomicI32::new(fd.as_raw_fd()))),
             io,
             was_nonblocking,
         })
@@ -271,12 +276,15 @@ impl<T: AsFd> Fd<T> {
         let Fd { source, io, .. } = self;
         source.do_io(dir, |fd| {
             let result = op(io);
-            assert_eq!(
-                io.as_fd().as_raw_fd(),
-                fd.0,
-                "Fd::read_with_mut/write_with_mut: `op` replaced the wrapped descriptor; \
-                 change the value in place, or wrap the new one in a new `Fd`"
-            );
+            let now = io.as_fd().as_raw_fd();
+            if now != fd.0.load(Ordering::Relaxed) {
+                // The old descriptor may be closed already: never name it again.
+                fd.0.store(now, Ordering::Relaxed);
+                panic!(
+                    "Fd::read_with_mut/write_with_mut: `op` replaced the wrapped descriptor; \
+                     change the value in place, or wrap the new one in a new `Fd`"
+                );
+            }
             result
         })
     }
