@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
-use spindle_core::reactor::Interest;
+use spindle_core::__private::reactor::Interest;
 
 use crate::source::{Direction, Source};
 use crate::sys;
