@@ -118,7 +118,9 @@ where
 fn packet_of<T>(cell: NonNull<FiberWithResult<T>>) -> NonNull<Packet<T>> {
     // SAFETY: `cell` points at a live `FiberWithResult<T>`; the field's address is taken
     // without making a reference to the cell.
-    unsafe { NonNull::new_unchecked(&raw mut (*cell.as_ptr()).packet) }
+    let packet = unsafe { &raw mut (*cell.as_ptr()).packet };
+    // SAFETY: the address of a field of a live allocation is not null.
+    unsafe { NonNull::new_unchecked(packet) }
 }
 
 /// A fiber's packet, sent with its body to the scheduler that runs it.

@@ -34,11 +34,10 @@ impl RunQueue {
         local.next_runnable.set(ptr::null());
         match self.tail.get() {
             tail if !tail.is_null() => {
-                // SAFETY: queued fibers are kept alive by `sched.fibers`, and each is a fiber
-                // of `sched` (see `push`).
-                unsafe { (*tail).owned_unchecked(sched) }
-                    .next_runnable
-                    .set(f)
+                // SAFETY: queued fibers are kept alive by `sched.fibers`.
+                let tail = unsafe { &*tail };
+                // SAFETY: every queued fiber is a fiber of `sched` (see `push`).
+                unsafe { tail.owned_unchecked(sched) }.next_runnable.set(f)
             }
             _ => self.head.set(f),
         }
