@@ -35,6 +35,7 @@
 mod budget;
 mod capture;
 mod deadlock;
+mod idle;
 mod run_queue;
 
 use deadlock::PARTICIPANTS;
@@ -234,6 +235,8 @@ pub(crate) struct Scheduler {
     pacer: budget::Pacer,
     /// The running fiber's use of its turn's cooperative budget.
     budget: budget::Budget,
+    /// Whether to offer the CPU before the next sleep (see the `idle` module).
+    idle: idle::IdleYield,
     /// Copy of `shared.id`, read on every state access.
     id: u32,
     pub(crate) counters: Counters,
@@ -405,6 +408,7 @@ impl Scheduler {
             until_poll: Cell::new(config.poll_interval.min(8)),
             pacer: budget::Pacer::new(config.poll_interval),
             budget: budget::Budget::default(),
+            idle: idle::IdleYield::default(),
             shared,
             stacks: RefCell::new(StackPool::new(config.hot_stacks)),
             config,
@@ -813,6 +817,9 @@ impl Scheduler {
         } else {
             self.stuck_since.set(None);
         }
+        if !busy && self.yield_before_sleep(timeout) {
+            return;
+        }
         self.shared.published.refresh(self, !busy);
         if !busy {
             self.shared.sleeping.store(true, Ordering::SeqCst);
@@ -820,11 +827,11 @@ impl Scheduler {
                 timeout = Some(Duration::ZERO);
             }
         }
-        let mut woken = Vec::new();
-        let result = self
-            .reactor
-            .borrow_mut()
-            .poll(timeout, |fiber| woken.push(fiber));
+        let wake = |fiber: *const FiberShared| {
+            // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
+            self.unpark_local(unsafe { &*fiber });
+        };
+        let result = self.reactor.borrow_mut().poll(timeout, wake);
         // SeqCst pairs with the watchdog's park (see `watchdog::scheduler_woke`).
         self.shared.sleeping.store(false, Ordering::SeqCst);
         if !busy && self.config.stall_threshold.is_some() {
@@ -838,10 +845,7 @@ impl Scheduler {
         self.counters
             .events
             .set(self.counters.events.get() + events as u64);
-        for fiber in woken {
-            // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
-            self.unpark_local(unsafe { &*fiber });
-        }
+        self.idle.note_poll(events);
         if watch_deadlock
             && events == 0
             && !self.shared.has_remote.load(Ordering::SeqCst)
