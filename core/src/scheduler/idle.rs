@@ -105,3 +105,63 @@ impl Scheduler {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_SKIP, Scheduler};
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    /// Polls made by one `yield_before_sleep` after a poll that reported events, and what it
+    /// returned.
+    fn one_sleep(sched: &Scheduler) -> (u64, bool) {
+        sched.idle.note_poll(1);
+        let before = sched.counters.polls.get();
+        let found = sched.yield_before_sleep(None);
+        (sched.counters.polls.get() - before, found)
+    }
+
+    #[test]
+    fn yields_that_find_nothing_are_skipped_at_twice_as_many_sleeps_each_time() {
+        crate::run(|| {
+            let sched = Scheduler::current().unwrap();
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            sched.register_io(ours.as_raw_fd()).unwrap();
+            let yields = u64::from(sched.config.yields_before_sleep);
+            assert!(yields > 0);
+            // A new registration reports the socket writable once.
+            assert_eq!(one_sleep(sched), (1, true));
+            // Nothing comes: one round of `yields` polls, then 1, 2, 4, … skipped sleeps.
+            let mut rounds = Vec::new();
+            for _ in 0..80 {
+                rounds.push(one_sleep(sched));
+            }
+            assert!(rounds.iter().all(|&(_, found)| !found));
+            let polled: Vec<usize> = (0..rounds.len()).filter(|&i| rounds[i].0 > 0).collect();
+            assert!(
+                rounds
+                    .iter()
+                    .all(|&(polls, _)| polls == 0 || polls == yields)
+            );
+            let gaps: Vec<usize> = polled.windows(2).map(|w| w[1] - w[0] - 1).collect();
+            assert_eq!(gaps[..6], [1, 2, 4, 8, 16, 32]);
+            assert!(gaps[6..].iter().all(|&gap| gap == MAX_SKIP as usize));
+            // Without an event in the last poll (idle, or woken by a timer): no polls at all.
+            while sched.idle.skip.get() > 0 {
+                one_sleep(sched);
+            }
+            sched.idle.note_poll(0);
+            let before = sched.counters.polls.get();
+            assert!(!sched.yield_before_sleep(None));
+            assert_eq!(sched.counters.polls.get(), before);
+            // An event during the yields: found, no sleep, and the backoff starts over.
+            (&theirs).write_all(b"x").unwrap();
+            assert_eq!(one_sleep(sched), (1, true));
+            assert_eq!(one_sleep(sched), (yields, false));
+            assert_eq!(one_sleep(sched), (0, false));
+            assert_eq!(one_sleep(sched), (yields, false));
+        });
+    }
+}
