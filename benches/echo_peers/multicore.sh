@@ -7,7 +7,7 @@
 #
 # Prints, per server and connection count, the median round by req/s, with the server's CPU
 # time in that round (utime + stime from /proc/PID/stat) and req per server CPU-second, and
-# the median over all rounds of req per server CPU-second.
+# req per server CPU-second over all rounds pooled (steadier than one round's).
 #
 #   benches/echo_peers/multicore.sh            # from the repository root
 #   RUNS=5 SECS=5 CONNS="50" SERVERS="spindle2 tokio_mt" benches/echo_peers/multicore.sh
@@ -81,7 +81,7 @@ for _ in $(seq "$RUNS"); do
   done
 done
 
-echo "| server | conns | req/s (median round) | server CPU s in that round | req per server CPU-second | median of rounds |"
+echo "| server | conns | req/s (median round) | server CPU s in that round | req per server CPU-second | the same, all rounds |"
 echo "|---|---|---|---|---|---|"
 for conns in $CONNS; do
   for server in $SERVERS; do
@@ -92,9 +92,10 @@ for conns in $CONNS; do
     cpu=$(echo "$median" | sed 's/.*cpu_s=//')
     # CPU time covers the 0.5 s warm-up too, at about the same rate as the measured SECS.
     per_cpu=$(echo "scale=0; $rps * ($SECS + 0.5) / $cpu" | bc 2>/dev/null || echo "?")
-    per_cpu_median=$(awk -v secs="$SECS" '{ cpu = $NF; sub("cpu_s=", "", cpu);
-        if (cpu > 0) print int($4 * (secs + 0.5) / cpu) }' "$OUT/$server-$conns" |
-      sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-    echo "| $server | $conns | $rps | $cpu | $per_cpu | $per_cpu_median |"
+    # All rounds pooled: their requests (warm-up included, as above) over their CPU time.
+    per_cpu_all=$(awk -v secs="$SECS" '{ cpu = $NF; sub("cpu_s=", "", cpu);
+        req += $4 * (secs + 0.5); total += cpu } END { if (total > 0) print int(req / total) }' \
+      "$OUT/$server-$conns")
+    echo "| $server | $conns | $rps | $cpu | $per_cpu | $per_cpu_all |"
   done
 done
