@@ -8,7 +8,7 @@
 //! same cores, several times as often per request (`README.md`, "Many cores", has the counts).
 //!
 //! So a scheduler whose last poll reported events (it is serving I/O or wake-ups from other
-//! threads) first offers its CPU, at most `Config::yields_before_sleep` times:
+//! threads) first offers its CPU, at most `SchedConfig::yields_before_sleep` times:
 //!
 //! ```text
 //!  run queue empty ──► poll(0) ── events or remote work? ──yes──► run them (no sleep)
@@ -34,7 +34,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Scheduler;
-use crate::fiber::FiberShared;
+use crate::engine::fiber::FiberBlock;
 
 /// Most sleeps skipped after rounds of yields that found nothing.
 const MAX_SKIP: u32 = 32;
@@ -79,7 +79,7 @@ impl Scheduler {
             idle.skip.set(idle.skip.get() - 1);
             return false;
         }
-        let wake = |fiber: *const FiberShared| {
+        let wake = |fiber: *const FiberBlock| {
             // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
             self.unpark_local(unsafe { &*fiber });
         };
@@ -125,43 +125,47 @@ mod tests {
     #[test]
     fn yields_that_find_nothing_are_skipped_at_twice_as_many_sleeps_each_time() {
         crate::run(|| {
-            let sched = Scheduler::current().unwrap();
-            let (ours, theirs) = UnixStream::pair().unwrap();
-            ours.set_nonblocking(true).unwrap();
-            sched.register_io(ours.as_raw_fd()).unwrap();
-            let yields = u64::from(sched.config.yields_before_sleep);
-            assert!(yields > 0);
-            // A new registration reports the socket writable once.
-            assert_eq!(one_sleep(sched), (1, true));
-            // Nothing comes: one round of `yields` polls, then 1, 2, 4, … skipped sleeps.
-            let mut rounds = Vec::new();
-            for _ in 0..80 {
-                rounds.push(one_sleep(sched));
-            }
-            assert!(rounds.iter().all(|&(_, found)| !found));
-            let polled: Vec<usize> = (0..rounds.len()).filter(|&i| rounds[i].0 > 0).collect();
-            assert!(
-                rounds
-                    .iter()
-                    .all(|&(polls, _)| polls == 0 || polls == yields)
-            );
-            let gaps: Vec<usize> = polled.windows(2).map(|w| w[1] - w[0] - 1).collect();
-            assert_eq!(gaps[..6], [1, 2, 4, 8, 16, 32]);
-            assert!(gaps[6..].iter().all(|&gap| gap == MAX_SKIP as usize));
-            // Without an event in the last poll (idle, or woken by a timer): no polls at all.
-            while sched.idle.skip.get() > 0 {
-                one_sleep(sched);
-            }
-            sched.idle.note_poll(0);
-            let before = sched.counters.polls.get();
-            assert!(!sched.yield_before_sleep(None));
-            assert_eq!(sched.counters.polls.get(), before);
-            // An event during the yields: found, no sleep, and the backoff starts over.
-            (&theirs).write_all(b"x").unwrap();
-            assert_eq!(one_sleep(sched), (1, true));
-            assert_eq!(one_sleep(sched), (yields, false));
-            assert_eq!(one_sleep(sched), (0, false));
-            assert_eq!(one_sleep(sched), (yields, false));
+            Scheduler::with_current(|sched| backoff(sched.unwrap()));
         });
+    }
+
+    /// The body of the test above, on the root fiber's scheduler.
+    fn backoff(sched: &Scheduler) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        sched.register_io(ours.as_raw_fd()).unwrap();
+        let yields = u64::from(sched.config.yields_before_sleep);
+        assert!(yields > 0);
+        // A new registration reports the socket writable once.
+        assert_eq!(one_sleep(sched), (1, true));
+        // Nothing comes: one round of `yields` polls, then 1, 2, 4, … skipped sleeps.
+        let mut rounds = Vec::new();
+        for _ in 0..80 {
+            rounds.push(one_sleep(sched));
+        }
+        assert!(rounds.iter().all(|&(_, found)| !found));
+        let polled: Vec<usize> = (0..rounds.len()).filter(|&i| rounds[i].0 > 0).collect();
+        assert!(
+            rounds
+                .iter()
+                .all(|&(polls, _)| polls == 0 || polls == yields)
+        );
+        let gaps: Vec<usize> = polled.windows(2).map(|w| w[1] - w[0] - 1).collect();
+        assert_eq!(gaps[..6], [1, 2, 4, 8, 16, 32]);
+        assert!(gaps[6..].iter().all(|&gap| gap == MAX_SKIP as usize));
+        // Without an event in the last poll (idle, or woken by a timer): no polls at all.
+        while sched.idle.skip.get() > 0 {
+            one_sleep(sched);
+        }
+        sched.idle.note_poll(0);
+        let before = sched.counters.polls.get();
+        assert!(!sched.yield_before_sleep(None));
+        assert_eq!(sched.counters.polls.get(), before);
+        // An event during the yields: found, no sleep, and the backoff starts over.
+        (&theirs).write_all(b"x").unwrap();
+        assert_eq!(one_sleep(sched), (1, true));
+        assert_eq!(one_sleep(sched), (yields, false));
+        assert_eq!(one_sleep(sched), (0, false));
+        assert_eq!(one_sleep(sched), (yields, false));
     }
 }
