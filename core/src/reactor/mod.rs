@@ -15,6 +15,12 @@
 //!
 //! On a thread with no runtime, `wait` is a `poll(2)` on the fd, so the same shim blocks the
 //! thread exactly like std.
+//!
+//! A registration also remembers, per direction, that the last operation found the fd not
+//! ready ([`Registration::clear_ready`], used after a short stream read or write) until the
+//! next event for that direction: the shim then waits first instead of making a system call
+//! that can only say `EAGAIN` ([`Registration::may_be_ready`]). End of stream, errors and
+//! urgent data, once reported, keep a direction out of that record for good.
 
 mod poller;
 
@@ -188,6 +194,49 @@ impl Registration {
         }
     }
 
+    /// Whether an operation for `interest` is worth trying before waiting: `false` only after
+    /// [`clear_ready`](Self::clear_ready) for that direction, on the reactor that owns this
+    /// registration, with no readiness event for the direction since. Always `true` on a
+    /// plain thread, before the first wait, and for a fiber of another runtime.
+    #[inline]
+    pub fn may_be_ready(&self, interest: Interest) -> bool {
+        let key = self.key.load(Ordering::Relaxed);
+        if key == 0 {
+            return true;
+        }
+        match Scheduler::current() {
+            Some(sched) if sched.id() == owner_id(key) => {
+                sched.io_may_be_ready(token_of(key), interest)
+            }
+            _ => true,
+        }
+    }
+
+    /// Records that an operation for `interest` has just found the fd not ready, so that the
+    /// next one waits for a readiness event before it tries (see
+    /// [`may_be_ready`](Self::may_be_ready)). No-op where `may_be_ready` is always `true`, and
+    /// for a direction in which the reactor has seen end of stream, a hang-up, an error or
+    /// (for reads) urgent data.
+    ///
+    /// Sound only where the operation's result proves both that the fd was empty (full) when
+    /// it ran and that any change since raises a new edge-triggered event: a stream socket's
+    /// read or write that moved fewer bytes than asked, more than zero. A datagram socket's
+    /// short receive proves nothing (one datagram per call), nor does a Unix stream's (a read
+    /// stops at the boundary of a message that carries file descriptors or other
+    /// credentials).
+    #[inline]
+    pub fn clear_ready(&self, interest: Interest) {
+        let key = self.key.load(Ordering::Relaxed);
+        if key == 0 {
+            return;
+        }
+        if let Some(sched) = Scheduler::current()
+            && sched.id() == owner_id(key)
+        {
+            sched.clear_io_ready(token_of(key), interest);
+        }
+    }
+
     /// Removes `fd` from the reactor it is registered with, from any thread. Call it before
     /// closing the fd.
     pub fn deregister(&self, fd: BorrowedFd<'_>) {
@@ -265,11 +314,24 @@ fn guest_wait(
     }
 }
 
-/// The waiters of one registered fd.
+/// The waiters of one registered fd, and what its last operations and events said.
+///
+/// | field       | bit set                                                   | cleared                       |
+/// |-------------|-----------------------------------------------------------|-------------------------------|
+/// | `not_ready` | by [`Registration::clear_ready`]: a short read or write showed the fd empty or full | by the next event for that direction |
+/// | `final_`    | by an event saying the direction will not block again (end of stream, hang-up, error) or, for reads, urgent data | never: the fd keeps it until it is deregistered |
+///
+/// A direction whose `final_` bit is set is never marked not ready: end of stream and errors
+/// are reported once by the kernel and must stay visible, and urgent data stops a short read at
+/// its mark with bytes still queued behind it.
 #[derive(Debug, Default)]
 struct IoEntry {
     readers: Vec<*const FiberShared>,
     writers: Vec<*const FiberShared>,
+    /// Directions (as `Interest` bits) that an operation found not ready since the last event.
+    not_ready: u8,
+    /// Directions whose readiness can no longer be inferred from short operations.
+    final_: u8,
 }
 
 /// The per-scheduler reactor: the poller plus who waits on what.
@@ -349,6 +411,29 @@ impl Reactor {
         }
     }
 
+    /// Whether an operation in `interest`'s direction on `token`'s fd is worth trying: false
+    /// only after [`clear_ready`](Self::clear_ready) with no event for that direction since.
+    #[inline]
+    pub(crate) fn may_be_ready(&self, token: usize, interest: Interest) -> bool {
+        self.entries
+            .get(token)
+            .is_none_or(|entry| entry.not_ready & interest.0 == 0)
+    }
+
+    /// Records that an operation just found `token`'s fd not ready for `interest` (see
+    /// [`Registration::clear_ready`]); no-op for a direction whose state is final, and for
+    /// reads when the poller cannot see a peer's half-close.
+    #[inline]
+    pub(crate) fn clear_ready(&mut self, token: usize, interest: Interest) {
+        let mut bits = interest.0;
+        if !Poller::SEES_READ_CLOSED {
+            bits &= !Interest::READABLE.0;
+        }
+        if let Some(entry) = self.entries.get_mut(token) {
+            entry.not_ready |= bits & !entry.final_;
+        }
+    }
+
     /// Number of fibers waiting on fds.
     pub(crate) fn waiting(&self) -> usize {
         self.waiting
@@ -374,6 +459,20 @@ impl Reactor {
             let Some(entry) = entries.get_mut(ready.token) else {
                 return;
             };
+            let mut fresh = 0;
+            if ready.read {
+                fresh |= Interest::READABLE.0;
+            }
+            if ready.write {
+                fresh |= Interest::WRITABLE.0;
+            }
+            if ready.read_closed || ready.urgent {
+                entry.final_ |= Interest::READABLE.0;
+            }
+            if ready.write_closed {
+                entry.final_ |= Interest::WRITABLE.0;
+            }
+            entry.not_ready &= !fresh;
             if ready.read {
                 *waiting -= entry.readers.len();
                 entry.readers.drain(..).for_each(&mut wake);

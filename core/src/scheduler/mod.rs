@@ -1004,6 +1004,18 @@ impl Scheduler {
         self.reactor.borrow_mut().deregister(token, fd)
     }
 
+    /// See [`Registration::may_be_ready`](reactor::Registration::may_be_ready).
+    #[inline]
+    pub(crate) fn io_may_be_ready(&self, token: usize, interest: Interest) -> bool {
+        self.reactor.borrow().may_be_ready(token, interest)
+    }
+
+    /// See [`Registration::clear_ready`](reactor::Registration::clear_ready).
+    #[inline]
+    pub(crate) fn clear_io_ready(&self, token: usize, interest: Interest) {
+        self.reactor.borrow_mut().clear_ready(token, interest)
+    }
+
     /// Parks the running fiber until `token`'s fd reports `interest`, or `deadline`.
     pub(crate) fn wait_io(
         &self,
