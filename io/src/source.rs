@@ -179,7 +179,7 @@ impl<T: AsFd> Source<T> {
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         spindle_core::fiber::consume_budget();
-        self.io_loop(dir, false, op)
+        self.io_loop(dir, false, op, |_| false)
     }
 
     /// [`do_io`](Self::do_io) for a stream socket's read or write of `len` bytes, where a
@@ -192,12 +192,12 @@ impl<T: AsFd> Source<T> {
     /// or at the urgent mark; `send` stops short only when the send buffer is full, after
     /// setting `SOCK_NOSPACE` so that freed space wakes the socket's waiters. Bytes, buffer
     /// space, a FIN or an error that come after the call each raise a new edge-triggered
-    /// event, and the reactor cannot poll between the call and the record (this fiber holds
-    /// the thread), so that event is seen and clears the record. End of stream, errors and
-    /// urgent data already reported stay visible: the reactor does not let a direction be
-    /// marked after it has seen them (see `Registration::clear_ready`). Zero bytes (end of
-    /// stream) and empty buffers are never recorded; with `set_nonblocking(true)` the try is
-    /// never skipped, so a caller polling the socket sees bytes as soon as the kernel has them.
+    /// event, which moves the registration's event count past the tick taken before the call
+    /// (see `Registration::ready_tick`), so the record of the short call no longer holds. End
+    /// of stream, errors and urgent data already reported stay visible: the reactor keeps a
+    /// direction that has seen them out of the record. Zero bytes (end of stream) and empty
+    /// buffers are never recorded; with `set_nonblocking(true)` the try is never skipped, so
+    /// a caller polling the socket sees bytes as soon as the kernel has them.
     #[inline]
     pub(crate) fn do_stream_io(
         &self,
@@ -214,53 +214,62 @@ impl<T: AsFd> Source<T> {
             Direction::Write => T::SHORT_WRITE_FILLS,
         } && len > 0
             && len <= TRACKED_MAX_LEN;
-        let interest = dir.interest();
-        let wait_first = tracked
-            && !self.shared.nonblocking.load(Ordering::Relaxed)
-            && !self.registration.may_be_ready(interest);
-        let result = self.io_loop(dir, wait_first, op);
-        if tracked
-            && let Ok(n) = result
-            && n > 0
-            && n < len
-        {
-            self.registration.clear_ready(interest);
-        }
-        result
+        self.io_loop(dir, tracked, op, |&n| n < len)
     }
 
-    /// The body of [`do_io`](Self::do_io); with `wait_first`, waits once before the first try.
+    /// The body of [`do_io`](Self::do_io). With `tracked`, takes the registration's ready
+    /// tick before each try, records a result that `short` says came out short, and skips
+    /// the first try when the tick says it could only say `EAGAIN`.
     #[inline]
     fn io_loop<R>(
         &self,
         dir: Direction,
-        mut wait_first: bool,
+        tracked: bool,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        short: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
+        let interest = dir.interest();
         let mut deadline = None;
-        let mut first_wait = true;
+        let mut waited = false;
         loop {
-            if !wait_first {
+            let tick = if tracked {
+                Some(self.registration.ready_tick(interest))
+            } else {
+                None
+            };
+            // Only the first try is ever skipped: after a wait, try whatever woke it.
+            let skip = !waited
+                && tick.is_some_and(|t| !t.may_be_ready())
+                && !self.shared.nonblocking.load(Ordering::Relaxed);
+            if !skip {
                 match op(&self.io) {
+                    Ok(r) => {
+                        if let Some(tick) = tick
+                            && short(&r)
+                        {
+                            self.registration.clear_ready(interest, tick);
+                        }
+                        return Ok(r);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if self.shared.nonblocking.load(Ordering::Relaxed) {
                             return Err(e);
                         }
                     }
-                    result => return result,
+                    Err(e) => return Err(e),
                 }
             }
-            if first_wait {
-                first_wait = false;
+            if !waited {
+                waited = true;
                 deadline = self
                     .timeout(dir)
                     .and_then(|t| Instant::now().checked_add(t));
             }
-            match self.wait(dir.interest(), deadline) {
+            match self.wait(interest, deadline) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     // A deadline that passes before the first try still gets one try.
-                    if wait_first {
+                    if skip {
                         return match op(&self.io) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 Err(io::Error::from_raw_os_error(sys::EAGAIN))
@@ -272,7 +281,6 @@ impl<T: AsFd> Source<T> {
                 }
                 Err(e) => return Err(e),
             }
-            wait_first = false;
         }
     }
 

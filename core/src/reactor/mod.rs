@@ -16,22 +16,24 @@
 //! On a thread with no runtime, `wait` is a `poll(2)` on the fd, so the same shim blocks the
 //! thread exactly like std.
 //!
-//! A registration also remembers, per direction, that the last operation found the fd not
-//! ready ([`Registration::clear_ready`], used after a short stream read or write) until the
-//! next event for that direction: the shim then waits first instead of making a system call
-//! that can only say `EAGAIN` ([`Registration::may_be_ready`]). End of stream, errors and
-//! urgent data, once reported, keep a direction out of that record for good.
+//! A registration also counts, per direction, the events the reactor took for it, and where
+//! the last short stream read or write left that count ([`Registration::ready_tick`],
+//! [`Registration::clear_ready`]): the shim then waits first instead of making a system call
+//! that can only say `EAGAIN`. The `readiness` module says why that is sound and where.
 
 mod poller;
+mod readiness;
 
 pub(crate) use poller::{Notifier, Poller, Readiness};
+pub(crate) use readiness::IoState;
+pub use readiness::ReadyTick;
 
 use std::fmt;
 use std::io;
 use std::ops::BitOr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::fiber::FiberShared;
@@ -116,6 +118,9 @@ pub struct Registration {
     waiters: AtomicU32,
     /// The owner's shared half, through which another thread takes the fd out of its reactor.
     owner: Mutex<Weak<SchedShared>>,
+    /// The events counted for it, shared with the reactor; made on first registration and
+    /// kept across hand-overs.
+    state: OnceLock<Arc<IoState>>,
 }
 
 /// How long a fiber waits before it retries when another runtime's fibers are waiting on the
@@ -158,6 +163,7 @@ impl Registration {
             key: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
             owner: Mutex::new(Weak::new()),
+            state: OnceLock::new(),
         }
     }
 
@@ -194,46 +200,34 @@ impl Registration {
         }
     }
 
-    /// Whether an operation for `interest` is worth trying before waiting: `false` only after
-    /// [`clear_ready`](Self::clear_ready) for that direction, on the reactor that owns this
-    /// registration, with no readiness event for the direction since. Always `true` on a
-    /// plain thread, before the first wait, and for a fiber of another runtime.
+    /// The count of readiness events for `interest`'s direction (reads when it has both),
+    /// taken before an operation: [`ReadyTick::may_be_ready`] is `false` when a short
+    /// operation was already tried at this count, so the next one waits for an event first.
+    /// A registration never waited on has no count: its ticks are always ready.
     #[inline]
-    pub fn may_be_ready(&self, interest: Interest) -> bool {
-        let key = self.key.load(Ordering::Relaxed);
-        if key == 0 {
-            return true;
-        }
-        match Scheduler::current() {
-            Some(sched) if sched.id() == owner_id(key) => {
-                sched.io_may_be_ready(token_of(key), interest)
-            }
-            _ => true,
+    pub fn ready_tick(&self, interest: Interest) -> ReadyTick {
+        match self.state.get() {
+            Some(state) => state.tick(interest),
+            None => ReadyTick::UNKNOWN,
         }
     }
 
-    /// Records that an operation for `interest` has just found the fd not ready, so that the
-    /// next one waits for a readiness event before it tries (see
-    /// [`may_be_ready`](Self::may_be_ready)). No-op where `may_be_ready` is always `true`, and
-    /// for a direction in which the reactor has seen end of stream, a hang-up, an error or
-    /// (for reads) urgent data.
+    /// Records that an operation tried at `tick` found the fd not ready for `interest`, so
+    /// that the next one waits for a readiness event before it tries (see
+    /// [`ready_tick`](Self::ready_tick)). No-op once the reactor has seen end of stream, a
+    /// hang-up, an error or (for reads) urgent data in that direction, and for reads when the
+    /// poller cannot tell a peer's half-close from data (the `polling` backend).
     ///
     /// Sound only where the operation's result proves both that the fd was empty (full) when
-    /// it ran and that any change since raises a new edge-triggered event: a stream socket's
-    /// read or write that moved fewer bytes than asked, more than zero. A datagram socket's
-    /// short receive proves nothing (one datagram per call), nor does a Unix stream's (a read
-    /// stops at the boundary of a message that carries file descriptors or other
+    /// it ran and that any change since raises a new edge-triggered event: a TCP socket's
+    /// read or write that moved fewer bytes than asked, more than zero, or a Unix stream's
+    /// write. A datagram socket's short receive proves nothing (one datagram per call), nor
+    /// does a Unix stream's (a read stops at a message that carries file descriptors or other
     /// credentials).
     #[inline]
-    pub fn clear_ready(&self, interest: Interest) {
-        let key = self.key.load(Ordering::Relaxed);
-        if key == 0 {
-            return;
-        }
-        if let Some(sched) = Scheduler::current()
-            && sched.id() == owner_id(key)
-        {
-            sched.clear_io_ready(token_of(key), interest);
+    pub fn clear_ready(&self, interest: Interest, tick: ReadyTick) {
+        if let Some(state) = self.state.get() {
+            state.clear(interest, tick);
         }
     }
 
@@ -275,7 +269,10 @@ impl Registration {
         if previous.is_some() && self.waiters.load(Ordering::Relaxed) > 0 {
             return Ok(Claim::Guest);
         }
-        let token = sched.register_io(fd.as_raw_fd())?;
+        let state = self
+            .state
+            .get_or_init(|| Arc::new(IoState::new(Poller::SEES_READ_CLOSED)));
+        let token = sched.register_io(fd.as_raw_fd(), Arc::clone(state))?;
         if let Some(previous) = previous {
             previous.release_io(token_of(key), fd.as_raw_fd());
         }
@@ -314,24 +311,12 @@ fn guest_wait(
     }
 }
 
-/// The waiters of one registered fd, and what its last operations and events said.
-///
-/// | field       | bit set                                                   | cleared                       |
-/// |-------------|-----------------------------------------------------------|-------------------------------|
-/// | `not_ready` | by [`Registration::clear_ready`]: a short read or write showed the fd empty or full | by the next event for that direction |
-/// | `final_`    | by an event saying the direction will not block again (end of stream, hang-up, error) or, for reads, urgent data | never: the fd keeps it until it is deregistered |
-///
-/// A direction whose `final_` bit is set is never marked not ready: end of stream and errors
-/// are reported once by the kernel and must stay visible, and urgent data stops a short read at
-/// its mark with bytes still queued behind it.
-#[derive(Debug, Default)]
+/// The waiters of one registered fd, and its registration's event counts.
+#[derive(Debug)]
 struct IoEntry {
     readers: Vec<*const FiberShared>,
     writers: Vec<*const FiberShared>,
-    /// Directions (as `Interest` bits) that an operation found not ready since the last event.
-    not_ready: u8,
-    /// Directions whose readiness can no longer be inferred from short operations.
-    final_: u8,
+    state: Arc<IoState>,
 }
 
 /// The per-scheduler reactor: the poller plus who waits on what.
@@ -352,9 +337,13 @@ impl Reactor {
         }
     }
 
-    /// Registers `fd`, returning its token.
-    pub(crate) fn register(&mut self, fd: RawFd) -> io::Result<usize> {
-        let token = self.entries.insert(IoEntry::default());
+    /// Registers `fd`, whose events are counted in `state`, returning its token.
+    pub(crate) fn register(&mut self, fd: RawFd, state: Arc<IoState>) -> io::Result<usize> {
+        let token = self.entries.insert(IoEntry {
+            readers: Vec::new(),
+            writers: Vec::new(),
+            state,
+        });
         if let Err(e) = self.poller.register(fd, token) {
             self.entries.remove(token);
             return Err(e);
@@ -411,29 +400,6 @@ impl Reactor {
         }
     }
 
-    /// Whether an operation in `interest`'s direction on `token`'s fd is worth trying: false
-    /// only after [`clear_ready`](Self::clear_ready) with no event for that direction since.
-    #[inline]
-    pub(crate) fn may_be_ready(&self, token: usize, interest: Interest) -> bool {
-        self.entries
-            .get(token)
-            .is_none_or(|entry| entry.not_ready & interest.0 == 0)
-    }
-
-    /// Records that an operation just found `token`'s fd not ready for `interest` (see
-    /// [`Registration::clear_ready`]); no-op for a direction whose state is final, and for
-    /// reads when the poller cannot see a peer's half-close.
-    #[inline]
-    pub(crate) fn clear_ready(&mut self, token: usize, interest: Interest) {
-        let mut bits = interest.0;
-        if !Poller::SEES_READ_CLOSED {
-            bits &= !Interest::READABLE.0;
-        }
-        if let Some(entry) = self.entries.get_mut(token) {
-            entry.not_ready |= bits & !entry.final_;
-        }
-    }
-
     /// Number of fibers waiting on fds.
     pub(crate) fn waiting(&self) -> usize {
         self.waiting
@@ -459,20 +425,7 @@ impl Reactor {
             let Some(entry) = entries.get_mut(ready.token) else {
                 return;
             };
-            let mut fresh = 0;
-            if ready.read {
-                fresh |= Interest::READABLE.0;
-            }
-            if ready.write {
-                fresh |= Interest::WRITABLE.0;
-            }
-            if ready.read_closed || ready.urgent {
-                entry.final_ |= Interest::READABLE.0;
-            }
-            if ready.write_closed {
-                entry.final_ |= Interest::WRITABLE.0;
-            }
-            entry.not_ready &= !fresh;
+            entry.state.record(&ready);
             if ready.read {
                 *waiting -= entry.readers.len();
                 entry.readers.drain(..).for_each(&mut wake);

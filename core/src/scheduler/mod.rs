@@ -994,26 +994,14 @@ impl Scheduler {
         }
     }
 
-    /// Registers `fd` with this scheduler's reactor.
-    pub(crate) fn register_io(&self, fd: RawFd) -> io::Result<usize> {
-        self.reactor.borrow_mut().register(fd)
+    /// Registers `fd` with this scheduler's reactor, its events counted in `state`.
+    pub(crate) fn register_io(&self, fd: RawFd, state: Arc<reactor::IoState>) -> io::Result<usize> {
+        self.reactor.borrow_mut().register(fd, state)
     }
 
     /// Removes a registration of this scheduler's reactor.
     pub(crate) fn deregister_io(&self, token: usize, fd: RawFd) {
         self.reactor.borrow_mut().deregister(token, fd)
-    }
-
-    /// See [`Registration::may_be_ready`](reactor::Registration::may_be_ready).
-    #[inline]
-    pub(crate) fn io_may_be_ready(&self, token: usize, interest: Interest) -> bool {
-        self.reactor.borrow().may_be_ready(token, interest)
-    }
-
-    /// See [`Registration::clear_ready`](reactor::Registration::clear_ready).
-    #[inline]
-    pub(crate) fn clear_io_ready(&self, token: usize, interest: Interest) {
-        self.reactor.borrow_mut().clear_ready(token, interest)
     }
 
     /// Parks the running fiber until `token`'s fd reports `interest`, or `deadline`.
