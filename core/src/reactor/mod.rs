@@ -426,13 +426,15 @@ impl Reactor {
                 return;
             };
             entry.state.record(&ready);
-            if ready.read {
+            if ready.read && !entry.readers.is_empty() {
                 *waiting -= entry.readers.len();
-                entry.readers.drain(..).for_each(&mut wake);
+                entry.readers.iter().for_each(|&f| wake(f));
+                entry.readers.clear();
             }
-            if ready.write {
+            if ready.write && !entry.writers.is_empty() {
                 *waiting -= entry.writers.len();
-                entry.writers.drain(..).for_each(&mut wake);
+                entry.writers.iter().for_each(|&f| wake(f));
+                entry.writers.clear();
             }
         })
     }

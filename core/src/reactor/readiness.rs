@@ -138,21 +138,15 @@ impl IoState {
     #[inline]
     pub(crate) fn record(&self, ready: &Readiness) {
         if ready.read || ready.urgent {
-            let set = if ready.read_closed || ready.urgent {
-                FINAL
-            } else {
-                0
-            };
-            let before = self.read.events.fetch_add(1, Ordering::Relaxed);
-            if set & !before != 0 {
-                self.read.events.fetch_or(set, Ordering::Relaxed);
+            self.read.events.fetch_add(1, Ordering::Relaxed);
+            if ready.read_closed || ready.urgent {
+                self.read.events.fetch_or(FINAL, Ordering::Relaxed);
             }
         }
         if ready.write {
-            let set = if ready.write_closed { FINAL } else { 0 };
-            let before = self.write.events.fetch_add(1, Ordering::Relaxed);
-            if set & !before != 0 {
-                self.write.events.fetch_or(set, Ordering::Relaxed);
+            self.write.events.fetch_add(1, Ordering::Relaxed);
+            if ready.write_closed {
+                self.write.events.fetch_or(FINAL, Ordering::Relaxed);
             }
         }
     }
