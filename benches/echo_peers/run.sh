@@ -87,7 +87,7 @@ for _ in $(seq "$RUNS"); do
       t1=$(cpu_ticks "${pid[$server]}")
       requests=$(sed -E 's/.*\(([0-9]+) requests\).*/\1/' "$OUT/last")
       awk -v t="$((t1 - t0))" -v hz="$hz" -v r="$requests" '{
-        cpu = t / hz; printf "%s cpu %.2f s, %.0f req per CPU-s\n", $0, cpu, cpu > 0 ? r / cpu : 0
+        cpu = t / hz; printf "%s cpu %.2f s, %.0f req per CPU-s\n", $0, cpu, (cpu > 0 ? r / cpu : 0)
       }' "$OUT/last" >>"$OUT/$server-$conns"
     done
   done
@@ -97,6 +97,9 @@ for conns in $CONNS; do
   for server in $SERVERS; do
     # The median round by req/s (the 4th space-separated field).
     median=$(sort -t' ' -k4,4n "$OUT/$server-$conns" | sed -n "$(( (RUNS + 1) / 2 ))p")
-    printf '%-15s %s\n' "$server" "$median"
+    # The median of req per CPU-s over all rounds (not only the median round's).
+    per_cpu=$(sed -E 's/.* ([0-9]+) req per CPU-s$/\1/' "$OUT/$server-$conns" | sort -n |
+      sed -n "$(( (RUNS + 1) / 2 ))p")
+    printf '%-15s %s; median of rounds %s req per CPU-s\n' "$server" "$median" "$per_cpu"
   done
 done
