@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 # family|files (space-separated, relative to the repository root)
 families=(
-    "std::thread::{sleep, park, park_timeout, yield_now, spawn, Builder, JoinHandle}: the fiber API itself (core)|core/src/fiber.rs core/src/join.rs core/src/timer.rs"
+    "std::thread::{sleep, park, park_timeout, yield_now, spawn, Builder, JoinHandle}: the fiber API itself (core)|core/src/fiber.rs core/src/join.rs core/src/engine/timer.rs"
     "std::net::{TcpListener, TcpStream, UdpSocket}|io/src/net/mod.rs io/src/net/addr.rs io/src/net/tcp_listener.rs io/src/net/tcp_stream.rs io/src/net/udp_socket.rs"
     "std::os::unix::net::{UnixListener, UnixStream, UnixDatagram}|io/src/os/mod.rs io/src/os/unix/mod.rs io/src/os/unix/net/mod.rs io/src/os/unix/net/unix_listener.rs io/src/os/unix/net/unix_stream.rs io/src/os/unix/net/unix_datagram.rs"
     "socket plumbing shared by the two above (the one wait loop, syscalls)|io/src/source.rs io/src/sys.rs io/src/lib.rs"

@@ -43,11 +43,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::engine::scheduler::OFFLOADED_JOBS;
 use crate::fiber::{self, Fiber};
 
 /// The default upper bound on pool threads.
@@ -147,17 +148,6 @@ pub(crate) fn set_blocking_pool_limits(max_threads: usize, keep_alive: Duration)
     global().set_limits(max_threads, keep_alive);
 }
 
-/// The number of `unblock` jobs submitted and not yet finished (queued or running).
-///
-/// A job counts until its result is stored and its fiber unparked, so while this is non-zero a
-/// remote wake-up may still arrive: a deadlock detector must not report a hang then.
-pub(crate) fn jobs_in_flight() -> usize {
-    IN_FLIGHT.load(Ordering::Acquire)
-}
-
-/// Jobs submitted and not finished, over the whole process.
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
 /// The process-wide pool, created on first use.
 fn global() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
@@ -232,11 +222,11 @@ impl Pool {
 
     /// Queues `job` and makes sure a thread will run it.
     fn submit(&'static self, job: Job) {
-        IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        OFFLOADED_JOBS.fetch_add(1, Ordering::AcqRel);
         let job = Box::new(move || {
             job();
             // After the job has stored its result and unparked its fiber, never before.
-            IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            OFFLOADED_JOBS.fetch_sub(1, Ordering::AcqRel);
         });
         let mut state = lock(&self.state);
         state.queue.push_back(job);
@@ -454,7 +444,7 @@ mod tests {
         assert_ne!(there, here);
         // The count drops just after the unpark; other tests' jobs may still be in flight.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while jobs_in_flight() > 0 {
+        while crate::engine::scheduler::jobs_in_flight() > 0 {
             assert!(
                 Instant::now() < deadline,
                 "jobs_in_flight never dropped to 0"

@@ -19,8 +19,9 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 
-use crate::scheduler::SchedShared;
-use crate::sys::cvt;
+use crate::engine::scheduler::SchedShared;
+use crate::sys;
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 
 /// The runtimes that asked for a dump, by signal.
 static WATCHERS: Mutex<Vec<(libc::c_int, Weak<SchedShared>)>> = Mutex::new(Vec::new());
@@ -90,32 +91,27 @@ fn start_listener() -> io::Result<()> {
 }
 
 fn spawn_listener() -> io::Result<()> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    let [read_end, write_end] = fds;
+    let (read_end, write_end) = sys::pipe()?;
     // The handler must never block on a full pipe: a dropped byte only merges two requests.
-    // SAFETY: fcntl on an fd we own, with an int argument.
-    cvt(unsafe { libc::fcntl(write_end, libc::F_SETFL, libc::O_NONBLOCK) })?;
+    sys::set_nonblocking(write_end.as_fd())?;
     std::thread::Builder::new()
         .name("spindle-dump".into())
         .spawn(move || listen(read_end))?;
-    PIPE_WRITE.store(write_end, Ordering::Release);
+    // The write end stays open for the life of the process: the handler may write any time.
+    PIPE_WRITE.store(write_end.into_raw_fd(), Ordering::Release);
     Ok(())
 }
 
 /// The listener thread: each byte read is a signal number; wake the runtimes watching it.
-fn listen(read_end: libc::c_int) {
+fn listen(read_end: OwnedFd) {
     let mut buf = [0u8; 64];
     loop {
-        // SAFETY: `buf` is writable for its length; `read_end` stays open for the process.
-        let n = unsafe { libc::read(read_end, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
+        let n = match sys::read(read_end.as_fd(), &mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
         let watchers = WATCHERS.lock().unwrap_or_else(PoisonError::into_inner);
         for &sig in &buf[..n as usize] {
             for (_, sched) in watchers
@@ -142,10 +138,10 @@ fn install_handler(signal: libc::c_int) -> io::Result<()> {
     action.sa_sigaction = on_signal as *const () as usize;
     // Restart interrupted system calls, so the signal changes nothing for the program.
     action.sa_flags = libc::SA_RESTART;
-    // SAFETY: sa_mask is a valid sigset_t owned by `action`.
-    unsafe { libc::sigemptyset(&mut action.sa_mask) };
-    // SAFETY: `action` is a valid sigaction; a null old-action pointer is allowed.
-    cvt(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) })?;
+    action.sa_mask = sys::empty_sigset();
+    // SAFETY: `on_signal` is a one-argument handler that only writes to a pipe (async-signal-
+    // safe) and restores errno; a null old-action pointer is allowed.
+    unsafe { sys::sigaction(signal, &action, std::ptr::null_mut()) }?;
     installed.push(signal);
     Ok(())
 }
@@ -158,10 +154,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
     // Signal numbers fit a byte on Linux (at most 64).
     let byte = signal as u8;
-    // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
-    let errno = unsafe { *libc::__errno_location() };
-    // SAFETY: `byte` is readable for one byte; `fd` is the pipe's write end, open for good.
-    let _ = unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = errno };
+    let errno = sys::errno();
+    // SAFETY: `fd` is the pipe's write end, open for the life of the process and ours.
+    let _ = unsafe { sys::write_fd(fd, &[byte]) };
+    sys::set_errno(errno);
 }

@@ -12,330 +12,30 @@
 //! and [`sleep_until`] behave like their `std::thread` twins, and [`current`] returns a
 //! [`Fiber`] that stands for the calling thread. [`spawn`] panics there.
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::num::NonZeroU64;
-use std::os::fd::RawFd;
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::reactor::Interest;
-
+pub use crate::engine::fiber::{Cancelled, FiberId};
+use crate::engine::fiber::{FiberBlock, FiberRef, Unwind, Wait};
+use crate::engine::scheduler::Scheduler;
+use crate::join;
 pub use crate::join::JoinHandle;
-use crate::join::{self, FiberRef};
 pub use crate::local::{AccessError, LocalKey};
-use crate::scheduler::{SchedShared, Scheduler};
 pub use crate::scope::{Scope, ScopedJoinHandle, scope};
-use crate::stack::Stack;
-use crate::timer::TimerKey;
-
-/// A unique identifier for a fiber (or for a plain thread seen through [`current`]).
-///
-/// Like `std::thread::ThreadId`: unique for the life of the process, never reused.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FiberId(NonZeroU64);
-
-impl FiberId {
-    /// A fresh id. Each thread takes ids from the global counter in blocks, so spawning
-    /// touches no shared cache line.
-    pub(crate) fn next() -> FiberId {
-        const BLOCK: u64 = 1024;
-        static COUNTER: AtomicU64 = AtomicU64::new(1);
-        thread_local! {
-            static BLOCK_LEFT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-        }
-        let id = BLOCK_LEFT.with(|cell| {
-            let (mut next, mut end) = cell.get();
-            if next == end {
-                next = COUNTER.fetch_add(BLOCK, Ordering::Relaxed);
-                end = next + BLOCK;
-            }
-            cell.set((next + 1, end));
-            next
-        });
-        FiberId(NonZeroU64::new(id).expect("fiber id counter overflowed"))
-    }
-
-    /// The identifier as a number.
-    pub fn as_u64(&self) -> NonZeroU64 {
-        self.0
-    }
-}
-
-impl fmt::Debug for FiberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FiberId({})", self.0)
-    }
-}
-
-/// What a parked fiber waits for, as the deadlock report and the dump name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    Nothing,
-    Park,
-    /// A sleep until this deadline.
-    Sleep(Instant),
-    Join(FiberId),
-    /// Readiness of a file descriptor.
-    Io(RawFd, Interest),
-    On(&'static str, usize),
-}
-
-impl Wait {
-    /// Describes the wait, with the time left of a sleep as of `now`.
-    pub(crate) fn describe(self, now: Instant) -> String {
-        match self {
-            Wait::Sleep(deadline) => format!(
-                "a timer (sleep, {:.1?} left)",
-                deadline.saturating_duration_since(now)
-            ),
-            other => other.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Wait::Nothing => f.write_str("nothing (runnable)"),
-            Wait::Park => f.write_str("fiber::park (an unpark by handle)"),
-            Wait::Sleep(_) => f.write_str("a timer"),
-            Wait::Join(id) => write!(f, "join of fiber {}", id.as_u64()),
-            Wait::Io(fd, interest) => write!(f, "fd {fd} becoming {interest:?}"),
-            Wait::On(what, addr) => write!(f, "{what} at {addr:#x}"),
-        }
-    }
-}
-
-/// Where a fiber is in its life; see the table in the scheduler module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    Runnable,
-    Running,
-    Parked,
-    Finished,
-    /// Given up on at shutdown: never resumed, never freed.
-    Abandoned,
-}
-
-/// Whether, and why, a fiber is unwinding; see [`panicking`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unwind {
-    /// Not unwinding (or a panic it raised was caught).
-    No,
-    /// A panic started on this fiber (seen by spindle's panic hook).
-    Panic,
-    /// Its runtime is shutting down and unwinds it with [`Cancelled`].
-    Cancel,
-    /// Its unwind was caught and is held while it waits for something that must end first
-    /// (a `scope` waiting for its children); it resumes the unwind afterwards.
-    Held,
-}
-
-/// The panic payload with which a runtime unwinds the fibers still alive when its root
-/// fiber returns (or when it reports a deadlock).
-///
-/// A fiber that catches panics, for instance around each request it handles, should let this
-/// one go on:
-///
-/// ```
-/// # extern crate spindle_core as spindle;
-/// use spindle::fiber::{self, Cancelled};
-/// use std::panic;
-///
-/// spindle::run(|| {
-///     fiber::spawn(|| loop {
-///         if let Err(payload) = panic::catch_unwind(|| fiber::sleep(std::time::Duration::from_millis(1))) {
-///             if payload.is::<Cancelled>() {
-///                 panic::resume_unwind(payload); // the runtime is shutting down
-///             }
-///             eprintln!("a request handler panicked; serving the next one");
-///         }
-///     });
-///     fiber::yield_now();
-/// });
-/// ```
-///
-/// # Notes
-///
-/// A cancelled fiber that catches `Cancelled` and goes on is unwound again at its next park,
-/// sleep, yield or wait; after the fourth time it is abandoned: never resumed again, its stack
-/// left mapped and everything it owns leaked (see [`Runtime::run`](crate::Runtime::run)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Cancelled;
-
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the fiber's runtime is shutting down")
-    }
-}
-
-/// A fiber as seen by any thread: identity, plus scheduler-owned state behind
-/// [`local`](FiberShared::local).
-pub(crate) struct FiberShared {
-    pub(crate) id: FiberId,
-    name: Option<Box<str>>,
-    pub(crate) spawned_at: &'static Location<'static>,
-    sched: Arc<SchedShared>,
-    /// Copy of `sched.id()`, checked on every access to `local`.
-    sched_id: u32,
-    local: LocalState,
-}
-
-/// State only the owning scheduler's thread touches.
-pub(crate) struct LocalState {
-    pub(crate) state: Cell<State>,
-    /// std's park token.
-    pub(crate) notified: Cell<bool>,
-    /// Set when the runtime shuts down: the fiber must unwind.
-    pub(crate) cancelled: Cell<bool>,
-    /// Whether the fiber is unwinding, and why (see [`panicking`]).
-    pub(crate) unwind: Cell<Unwind>,
-    /// How many times shutdown has raised [`Cancelled`] in this fiber.
-    pub(crate) cancel_raises: Cell<u32>,
-    /// Saved stack pointer while suspended.
-    pub(crate) sp: Cell<*mut u8>,
-    stack: Cell<Option<Stack>>,
-    /// Guard page range `[start, end)`, for the overflow handler.
-    pub(crate) guard: Cell<(usize, usize)>,
-    /// Usable stack bytes, for the overflow handler.
-    pub(crate) stack_size: Cell<usize>,
-    /// The armed timer of a timed park.
-    pub(crate) timer: Cell<Option<TimerKey>>,
-    /// What the fiber waits for while parked, for the deadlock report.
-    pub(crate) wait: Cell<Wait>,
-    /// When it parked, by the scheduler's coarse clock (see `Scheduler::clock`).
-    pub(crate) parked_at: Cell<Option<Instant>>,
-    /// Whether it has started running (its stack holds more than `init_stack`'s frame).
-    pub(crate) started: Cell<bool>,
-    /// The next fiber in the run queue.
-    pub(crate) next_runnable: Cell<*const FiberShared>,
-    /// Index in the scheduler's table of fibers.
-    pub(crate) slot: Cell<usize>,
-    /// Values of `fiber_local!` keys, by key index.
-    pub(crate) locals: RefCell<Vec<Option<Box<dyn Any>>>>,
-}
-
-// SAFETY: the fields of `FiberShared` other threads can reach are immutable (`id`, `name`,
-// `spawned_at`, `sched_id`) or thread-safe (`sched`). `local` holds non-thread-safe cells, but
-// it is only reachable through `FiberShared::local`/`try_local`, which require a `&Scheduler`
-// whose id matches: a scheduler lives in a Box owned by one `run` call and is neither Send
-// nor Sync, so holding it proves we run on the owner thread. When the last handle drops on
-// another thread, `local` holds no stack (released when the fiber is reclaimed) and no
-// fiber-local values: `drop_fiber_locals` runs last on the fiber, after its result was
-// published or dropped, and drains the table until it stays empty. An abandoned fiber's
-// control block is never dropped.
-unsafe impl Send for FiberShared {}
-// SAFETY: see the `Send` impl.
-unsafe impl Sync for FiberShared {}
-
-impl fmt::Debug for FiberShared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FiberShared")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl FiberShared {
-    /// A control block for a fiber that `sched` will run (it may belong to another thread).
-    pub(crate) fn new(
-        sched: &Arc<SchedShared>,
-        name: Option<String>,
-        spawned_at: &'static Location<'static>,
-    ) -> FiberShared {
-        FiberShared {
-            id: FiberId::next(),
-            name: name.map(String::into_boxed_str),
-            spawned_at,
-            sched: Arc::clone(sched),
-            sched_id: sched.id(),
-            local: LocalState {
-                state: Cell::new(State::Runnable),
-                notified: Cell::new(false),
-                cancelled: Cell::new(false),
-                unwind: Cell::new(Unwind::No),
-                cancel_raises: Cell::new(0),
-                sp: Cell::new(std::ptr::null_mut()),
-                stack: Cell::new(None),
-                guard: Cell::new((0, 0)),
-                stack_size: Cell::new(0),
-                timer: Cell::new(None),
-                wait: Cell::new(Wait::Nothing),
-                parked_at: Cell::new(None),
-                started: Cell::new(false),
-                next_runnable: Cell::new(std::ptr::null()),
-                slot: Cell::new(usize::MAX),
-                locals: RefCell::new(Vec::new()),
-            },
-        }
-    }
-
-    /// The scheduler-owned state, or `None` if `sched` is not this fiber's scheduler. Never
-    /// panics (the overflow handler uses it).
-    #[inline]
-    pub(crate) fn try_local(&self, sched: &Scheduler) -> Option<&LocalState> {
-        (self.sched_id == sched.id()).then_some(&self.local)
-    }
-
-    /// The scheduler-owned state; `sched` must be this fiber's own scheduler.
-    #[inline]
-    pub(crate) fn local(&self, sched: &Scheduler) -> &LocalState {
-        assert_eq!(
-            self.sched_id,
-            sched.id(),
-            "spindle: a fiber's state touched from another scheduler"
-        );
-        &self.local
-    }
-
-    pub(crate) fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    pub(crate) fn sched_id(&self) -> u32 {
-        self.sched_id
-    }
-}
-
-impl fmt::Debug for LocalState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalState")
-            .field("state", &self.state.get())
-            .field("notified", &self.notified.get())
-            .field("cancelled", &self.cancelled.get())
-            .finish_non_exhaustive()
-    }
-}
 
 /// Unparks `fiber` from any thread.
 fn unpark_ref(fiber: &FiberRef) {
-    let shared = fiber.shared();
-    match Scheduler::current() {
-        Some(sched) if sched.id() == shared.sched_id => sched.unpark_local(shared),
-        _ => shared.sched.unpark_remote(Arc::clone(fiber)),
-    }
-}
-
-impl LocalState {
-    pub(crate) fn install_stack(&self, stack: Stack) {
-        let guard = stack.guard();
-        self.guard.set((guard.start, guard.end));
-        self.stack_size.set(stack.usable());
-        self.stack.set(Some(stack));
-    }
-
-    pub(crate) fn take_stack(&self) -> Option<Stack> {
-        self.guard.set((0, 0));
-        self.stack.take()
-    }
+    let shared = fiber.block();
+    Scheduler::with_current(|current| match current {
+        Some(sched) if sched.id() == shared.sched_id() => sched.unpark_local(shared),
+        _ => shared.sched().unpark_remote(Arc::clone(fiber)),
+    })
 }
 
 /// A handle to a fiber, or to a plain thread seen through [`current`].
@@ -382,8 +82,8 @@ impl Drop for Fiber {
         } = &self.inner
         {
             fiber
-                .shared()
-                .sched
+                .block()
+                .sched()
                 .exported_handles
                 .fetch_sub(1, Ordering::Relaxed);
         }
@@ -404,8 +104,8 @@ impl Fiber {
     /// A handle given to user code.
     fn exported(fiber: FiberRef) -> Fiber {
         fiber
-            .shared()
-            .sched
+            .block()
+            .sched()
             .exported_handles
             .fetch_add(1, Ordering::Relaxed);
         Fiber {
@@ -417,9 +117,9 @@ impl Fiber {
     }
 
     /// The shared state behind a fiber handle (null for a thread's handle).
-    pub(crate) fn shared_ptr(&self) -> *const FiberShared {
+    pub(crate) fn block_ptr(&self) -> *const FiberBlock {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => f.shared(),
+            Inner::Fiber { fiber: f, .. } => f.block(),
             Inner::Thread { .. } => std::ptr::null(),
         }
     }
@@ -427,7 +127,7 @@ impl Fiber {
     /// The fiber's unique identifier.
     pub fn id(&self) -> FiberId {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => f.shared().id,
+            Inner::Fiber { fiber: f, .. } => f.block().id,
             Inner::Thread { id, .. } => *id,
         }
     }
@@ -436,7 +136,7 @@ impl Fiber {
     /// runtime is named `"main"`; a plain thread's handle carries the thread's name.
     pub fn name(&self) -> Option<&str> {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => f.shared().name(),
+            Inner::Fiber { fiber: f, .. } => f.block().name(),
             Inner::Thread { thread, .. } => thread.name(),
         }
     }
@@ -456,7 +156,7 @@ impl Fiber {
     /// Where the fiber was spawned, for diagnostics (`None` for a plain thread's handle).
     pub fn spawn_location(&self) -> Option<&'static Location<'static>> {
         match &self.inner {
-            Inner::Fiber { fiber: f, .. } => Some(f.shared().spawned_at),
+            Inner::Fiber { fiber: f, .. } => Some(f.block().spawned_at),
             Inner::Thread { .. } => None,
         }
     }
@@ -476,22 +176,11 @@ pub fn current() -> Fiber {
     current_handle()
 }
 
-/// [`current`] for a wait queue of a spindle primitive: the handle is part of the
-/// primitive's bookkeeping, so it does not stop the deadlock detector (see
-/// [`Builder::deadlock_timeout`](crate::runtime::Builder::deadlock_timeout)).
-#[doc(hidden)]
-pub fn current_waiter() -> Fiber {
-    match Scheduler::on_fiber() {
-        Some(sched) => Fiber::from_ref(sched.current_ref()),
-        _ => current_handle(),
-    }
-}
-
-fn current_handle() -> Fiber {
-    match Scheduler::on_fiber() {
+pub(crate) fn current_handle() -> Fiber {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => Fiber::exported(sched.current_ref()),
         _ => {
-            crate::scheduler::note_plain_thread();
+            crate::engine::scheduler::note_plain_thread();
             thread_local! {
                 static THREAD_FIBER_ID: Cell<Option<FiberId>> = const { Cell::new(None) };
             }
@@ -509,13 +198,13 @@ fn current_handle() -> Fiber {
                 },
             }
         }
-    }
+    })
 }
 
 /// Whether the caller runs on a fiber of a spindle runtime.
 #[inline]
 pub fn is_fiber() -> bool {
-    Scheduler::on_fiber().is_some()
+    Scheduler::with_on_fiber(|sched| sched.is_some())
 }
 
 /// Whether the calling fiber is unwinding, `std::thread::panicking`'s twin for fibers.
@@ -539,54 +228,22 @@ pub fn panicking() -> bool {
     if !thread::panicking() {
         return false;
     }
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => sched.current_unwind() != Unwind::No,
         None => true,
-    }
-}
-
-/// Whether the caller unwinds because of a panic (not a shutdown's [`Cancelled`]): the
-/// question lock poisoning asks. A fiber unwound by its runtime's shutdown does not poison
-/// the locks it held.
-#[doc(hidden)]
-pub fn panicking_poisons() -> bool {
-    if !thread::panicking() {
-        return false;
-    }
-    match Scheduler::on_fiber() {
-        Some(sched) => sched.current_unwind() == Unwind::Panic,
-        None => true,
-    }
-}
-
-/// The id of the scheduler the caller runs a fiber of, or `None` on a plain thread: lets a
-/// lock tell whether a waiter shares the unlocker's thread.
-#[doc(hidden)]
-pub fn scheduler_id() -> Option<u32> {
-    Scheduler::on_fiber().map(|sched| sched.id())
-}
-
-/// Whether a fiber about to wait for something another thread holds may spin a little first:
-/// true on a plain thread, and on a fiber whose scheduler has nothing else to run (parking
-/// would only put the thread to sleep, which costs more than a short spin).
-#[doc(hidden)]
-pub fn may_spin() -> bool {
-    match Scheduler::on_fiber() {
-        Some(sched) => sched.nothing_else_runnable(),
-        None => true,
-    }
+    })
 }
 
 /// Lets the other runnable fibers of this thread run, then continues. On a plain thread:
 /// `std::thread::yield_now`.
 pub fn yield_now() {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => {
             sched.yield_now();
             sched.check_cancelled();
         }
         _ => thread::yield_now(),
-    }
+    })
 }
 
 /// Counts one operation against the running fiber's cooperative budget, and yields to the
@@ -627,9 +284,11 @@ pub fn yield_now() {
 /// ```
 #[inline]
 pub fn consume_budget() {
-    if let Some(sched) = Scheduler::on_fiber() {
-        sched.consume_budget();
-    }
+    Scheduler::with_on_fiber(|current| {
+        if let Some(sched) = current {
+            sched.consume_budget();
+        }
+    })
 }
 
 /// Blocks the running fiber until its [`Fiber::unpark`] is called (or spuriously).
@@ -638,46 +297,32 @@ pub fn consume_budget() {
 /// `park` may also return for no reason: call it in a loop that checks a condition. On a plain
 /// thread this is `std::thread::park`.
 pub fn park() {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => {
             sched.note_wait(Wait::Park);
             sched.park(None);
             sched.check_cancelled();
         }
         _ => {
-            crate::scheduler::note_plain_thread();
+            crate::engine::scheduler::note_plain_thread();
             thread::park()
         }
-    }
-}
-
-/// Names what the running fiber is about to park for, so a deadlock report can say it (for
-/// spindle's own locks and channels; call right before [`park`]). Does nothing on a plain
-/// thread.
-#[doc(hidden)]
-pub fn waiting_on(what: &'static str, object: *const ()) {
-    if let Some(sched) = Scheduler::on_fiber() {
-        sched
-            .current_fiber()
-            .local(sched)
-            .wait
-            .set(Wait::On(what, object as usize));
-    }
+    })
 }
 
 /// Like [`park`], returning after at most `dur`.
 pub fn park_timeout(dur: Duration) {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => {
             sched.note_wait(Wait::Park);
             sched.park(Instant::now().checked_add(dur));
             sched.check_cancelled();
         }
         _ => {
-            crate::scheduler::note_plain_thread();
+            crate::engine::scheduler::note_plain_thread();
             thread::park_timeout(dur)
         }
-    }
+    })
 }
 
 /// Puts the running fiber to sleep for at least `dur`; other fibers run meanwhile. On a plain
@@ -693,7 +338,7 @@ pub fn sleep(dur: Duration) {
 
 /// Puts the running fiber to sleep until `deadline`; returns at once if it has passed.
 pub fn sleep_until(deadline: Instant) {
-    match Scheduler::on_fiber() {
+    Scheduler::with_on_fiber(|current| match current {
         Some(sched) => loop {
             if Instant::now() >= deadline {
                 return;
@@ -708,7 +353,7 @@ pub fn sleep_until(deadline: Instant) {
                 thread::sleep(deadline - now);
             }
         }
-    }
+    })
 }
 
 /// Spawns a fiber on the current thread's runtime and returns its [`JoinHandle`].
@@ -788,10 +433,12 @@ impl Builder {
         T: 'static,
     {
         let spawned_at = Location::caller();
-        let Some(sched) = Scheduler::current() else {
-            return Err(outside_runtime("spindle::fiber::spawn", spawned_at));
-        };
-        join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
+        Scheduler::with_current(|current| {
+            let Some(sched) = current else {
+                return Err(outside_runtime("spindle::fiber::spawn", spawned_at));
+            };
+            join::spawn_on(sched, f, self.name, self.stack_size, spawned_at)
+        })
     }
 
     /// Spawns the fiber on scheduler `index` of the caller's runtime (see

@@ -1,6 +1,6 @@
 //! Joining fibers: the result slot every fiber shares with its [`JoinHandle`].
 //!
-//! A fiber and its result live in one allocation, a [`FiberCell<T>`]. The scheduler and
+//! A fiber and its result live in one allocation, a [`FiberWithResult<T>`]. The scheduler and
 //! [`Fiber`] handles see it type-erased, as a [`FiberRef`].
 
 use std::any::Any;
@@ -11,55 +11,39 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::thread;
 
-use crate::fiber::{Cancelled, Fiber, FiberShared, Unwind, Wait};
+use crate::engine::fiber::{Cancelled, ErasedFiber, FiberBlock, FiberRef, Unwind, Wait};
+use crate::engine::scheduler::{RemoteSpawn, SchedShared, Scheduler};
+use crate::fiber::Fiber;
 use crate::local;
-use crate::scheduler::{RemoteSpawn, SchedShared, Scheduler};
 use crate::shim::{AtomicU8, Ordering, Unparker, UnsafeCell, current_waiter, park};
 
 #[cfg(all(test, loom))]
 mod loom_model;
 
-/// A fiber seen without its result type.
-pub(crate) trait AnyFiber: Send + Sync + 'static {
-    fn shared(&self) -> &FiberShared;
-
-    /// The fiber will never run (again): abandoned at shutdown, or never started. Its
-    /// `JoinHandle` gets `Err(payload)`.
-    fn complete_without_running(&self, payload: Box<dyn Any + Send>);
-}
-
-impl fmt::Debug for dyn AnyFiber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.shared().fmt(f)
-    }
-}
-
-/// An owning, type-erased reference to a fiber.
-pub(crate) type FiberRef = Arc<dyn AnyFiber>;
-
-/// A fiber's identity and scheduler state, with the slot for its result.
-pub(crate) struct FiberCell<T> {
-    shared: FiberShared,
+/// One fiber's allocation: its control block and the slot for its result (the engine sees it
+/// as a `FiberRef`; see `engine::fiber`).
+pub(crate) struct FiberWithResult<T> {
+    block: FiberBlock,
     packet: Packet<T>,
 }
 
-// SAFETY: `shared` is Send + Sync. The only `T` in the cell is the result in `packet`, and
+// SAFETY: `block` is Send + Sync. The only `T` in the cell is the result in `packet`, and
 // it is dropped either by the JoinHandle (which is Send only if `T: Send`) or, once the
 // handle is gone, by the fiber itself on its own thread: `Packet` never leaves a value for the
 // cell's own destructor, which may run on any thread holding a `Fiber`.
-unsafe impl<T> Send for FiberCell<T> {}
+unsafe impl<T> Send for FiberWithResult<T> {}
 // SAFETY: see the `Send` impl; shared access to `packet` follows its state protocol.
-unsafe impl<T> Sync for FiberCell<T> {}
+unsafe impl<T> Sync for FiberWithResult<T> {}
 
-impl<T: 'static> AnyFiber for FiberCell<T> {
-    fn shared(&self) -> &FiberShared {
-        &self.shared
+impl<T: 'static> ErasedFiber for FiberWithResult<T> {
+    fn block(&self) -> &FiberBlock {
+        &self.block
     }
 
     fn complete_without_running(&self, payload: Box<dyn Any + Send>) {
         // The fiber never completes its packet itself, so this is the one completion.
         if let Some(unclaimed) = self.packet.complete(Err(payload)) {
-            drop_unclaimed(&self.shared, unclaimed);
+            drop_unclaimed(&self.block, unclaimed);
         }
     }
 }
@@ -76,8 +60,8 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let cell = Arc::new(FiberCell {
-        shared: FiberShared::new(sched.shared(), name, spawned_at),
+    let cell = Arc::new(FiberWithResult {
+        block: FiberBlock::new(sched.shared(), name, spawned_at),
         packet: Packet::new(),
     });
     let packet = NonNull::from(&cell.packet);
@@ -108,8 +92,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = Arc::new(FiberCell {
-        shared: FiberShared::new(target, name, spawned_at),
+    let cell = Arc::new(FiberWithResult {
+        block: FiberBlock::new(target, name, spawned_at),
         packet: Packet::new(),
     });
     let packet = PacketPtr(NonNull::from(&cell.packet));
@@ -151,7 +135,7 @@ impl<T> Clone for PacketPtr<T> {
 impl<T> Copy for PacketPtr<T> {}
 
 // SAFETY: the pointer is only dereferenced by the fiber that completes the packet and by its
-// JoinHandle, following `Packet`'s state protocol (the same sharing `FiberCell`'s Sync impl
+// JoinHandle, following `Packet`'s state protocol (the same sharing `FiberWithResult`'s Sync impl
 // allows); the `T` it carries crosses threads only when `T: Send`.
 unsafe impl<T: Send> Send for PacketPtr<T> {}
 
@@ -169,19 +153,21 @@ where
     } else {
         panic::catch_unwind(AssertUnwindSafe(f))
     };
-    let sched = Scheduler::on_fiber().expect("a fiber's body runs on that fiber");
-    let me = sched.current_fiber();
-    // Whatever unwound the fiber has been caught.
-    sched.set_unwind(me.local(sched), Unwind::No);
-    if let Some(unclaimed) = packet.complete(result) {
-        drop_unclaimed(me, unclaimed);
-    }
+    Scheduler::with_on_fiber(|sched| {
+        let sched = sched.expect("a fiber's body runs on that fiber");
+        let me = sched.current_fiber();
+        // Whatever unwound the fiber has been caught.
+        sched.set_unwind(me.owned(sched), Unwind::No);
+        if let Some(unclaimed) = packet.complete(result) {
+            drop_unclaimed(me, unclaimed);
+        }
+    });
     local::drop_fiber_locals();
 }
 
 /// Drops a result whose `JoinHandle` is gone; a panic of its destructor is reported, not
 /// propagated (there is nobody to propagate it to).
-fn drop_unclaimed<T>(fiber: &FiberShared, unclaimed: thread::Result<T>) {
+fn drop_unclaimed<T>(fiber: &FiberBlock, unclaimed: thread::Result<T>) {
     if panic::catch_unwind(AssertUnwindSafe(move || drop(unclaimed))).is_err() {
         eprintln!(
             "spindle: the result of fiber '{}' ({}), spawned at {}, panicked while being \
@@ -198,7 +184,7 @@ enum Joiner {
     /// A fiber of the same scheduler as the joined fiber: woken with plain memory operations.
     /// It stays alive while it waits: if it is unwound instead, its handle's drop moves the
     /// state to DETACHED first, and the completer then leaves it alone.
-    Local(*const FiberShared),
+    Local(*const FiberBlock),
     /// A fiber of another scheduler, or a plain thread.
     Remote(Unparker),
 }
@@ -243,9 +229,11 @@ impl<T> Packet<T> {
                 // it again; we saw WAITING, so it is ours now.
                 match unsafe { (*self.waiter.get()).take() } {
                     Some(Joiner::Local(fiber)) => {
-                        let sched = Scheduler::current().expect("a local joiner's scheduler");
-                        // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
-                        sched.unpark_local(unsafe { &*fiber });
+                        Scheduler::with_current(|sched| {
+                            let sched = sched.expect("a local joiner's scheduler");
+                            // SAFETY: see `Joiner::Local`: the joiner is parked and alive.
+                            sched.unpark_local(unsafe { &*fiber });
+                        });
                     }
                     Some(Joiner::Remote(waiter)) => waiter.unpark(),
                     None => {}
@@ -280,12 +268,12 @@ impl<T> Packet<T> {
         if self.is_done() {
             return;
         }
-        let joiner = match Scheduler::on_fiber() {
+        let joiner = Scheduler::with_on_fiber(|current| match current {
             Some(sched) if sched.id() == fiber_sched_id(fiber) => {
                 Joiner::Local(sched.current_fiber())
             }
             _ => Joiner::Remote(current_waiter()),
-        };
+        });
         // SAFETY: we are the only joiner and the state is RUNNING, so nobody reads `waiter`
         // until our compare-exchange below publishes it.
         unsafe { *self.waiter.get() = Some(joiner) };
@@ -297,9 +285,11 @@ impl<T> Packet<T> {
             return; // DONE meanwhile
         }
         while !self.is_done() {
-            if let Some(sched) = Scheduler::on_fiber() {
-                sched.note_wait(Wait::Join(fiber.id()));
-            }
+            Scheduler::with_on_fiber(|current| {
+                if let Some(sched) = current {
+                    sched.note_wait(Wait::Join(fiber.id()));
+                }
+            });
             park();
         }
     }
@@ -316,7 +306,7 @@ impl<T> Packet<T> {
 /// The id of the scheduler that runs `fiber`.
 fn fiber_sched_id(fiber: &Fiber) -> u32 {
     // SAFETY: a JoinHandle's fiber handle always refers to a fiber, never a thread.
-    unsafe { &*fiber.shared_ptr() }.sched_id()
+    unsafe { &*fiber.block_ptr() }.sched_id()
 }
 
 /// An owned permission to join a fiber (to wait for it to finish and take its result).
@@ -327,7 +317,7 @@ pub struct JoinHandle<T> {
     fiber: Fiber,
     /// Set by `join` once it took the result, so dropping has nothing to tell the fiber.
     joined: bool,
-    /// Points into the `FiberCell<T>` that `fiber` holds alive.
+    /// Points into the `FiberWithResult<T>` that `fiber` holds alive.
     packet: NonNull<Packet<T>>,
 }
 
@@ -353,21 +343,23 @@ impl<T> JoinHandle<T> {
     ///
     /// If a fiber tries to join itself, which could never return.
     pub fn join(mut self) -> thread::Result<T> {
-        if let Some(sched) = Scheduler::on_fiber() {
-            assert!(
-                sched.current_fiber().id != self.fiber.id(),
-                "a fiber tried to join itself, which would wait forever"
-            );
-        }
+        Scheduler::with_on_fiber(|current| {
+            if let Some(sched) = current {
+                assert!(
+                    sched.current_fiber().id != self.fiber.id(),
+                    "a fiber tried to join itself, which would wait forever"
+                );
+            }
+        });
         self.packet().wait(&self.fiber);
         let result = self.packet().take().expect("joined fiber has no result");
         self.joined = true;
         result
     }
 
-    /// The fiber's shared state, for the scheduler.
-    pub(crate) fn fiber_shared(&self) -> *const FiberShared {
-        self.fiber.shared_ptr()
+    /// The fiber's control block, for the scheduler.
+    pub(crate) fn fiber_block(&self) -> *const FiberBlock {
+        self.fiber.block_ptr()
     }
 
     /// A handle to the fiber.

@@ -1,38 +1,45 @@
 //! spindle-core: the fiber runtime underneath spindle.
 //!
-//! - `arch`: the context switch (the only assembly).
-//! - `stack`: guarded stacks carved from `mmap` slabs, and the overflow report.
-//! - `scheduler`: one FIFO scheduler per thread, parking and unparking.
-//! - `timer`: deadlines of sleeps and timeouts.
-//! - [`reactor`]: epoll readiness turned into wake-ups; [`reactor::Registration::wait`] is the
-//!   primitive the I/O shims of `spindle-io` build on.
-//! - [`fiber`]: the public `std::thread`-shaped API; [`run`] and [`Runtime`] start a scheduler.
+//! Three layers, whose imports point down (`tests/layering.rs` checks it):
+//!
+//! - base: `arch` (the context switch, the only assembly), `stack` (guarded stacks carved from
+//!   `mmap` slabs, and the overflow report), `sys` (every libc call).
+//! - engine: the fiber control block, one FIFO scheduler per thread, timers, and the reactor
+//!   (epoll readiness turned into wake-ups; `Registration::wait` is the primitive the I/O
+//!   shims of `spindle-io` build on).
+//! - API: [`fiber`], the public `std::thread`-shaped API; [`run`] and [`Runtime`] start a
+//!   scheduler; [`unblock`], [`stats`], [`dump`](dump()).
 //!
 //! Users should depend on the `spindle` facade, which re-exports this crate's public API.
 
+// Base: the context switch, stacks, the OS, and leaf utilities.
 mod arch;
+mod slab;
+mod stack;
+mod sys;
+mod trace;
+
+// The engine: how fibers run (imports only the base; see `engine`'s module docs).
+mod engine;
+
+// The API built on the engine.
 mod blocking;
 pub mod dump;
 mod dump_signal;
-mod events;
 pub mod fiber;
 mod join;
 mod local;
 mod panic_hook;
-pub mod reactor;
 pub mod runtime;
-mod scheduler;
 mod scope;
 mod shim;
-mod slab;
-mod stack;
 mod stall_trace;
 mod stats;
-mod sys;
 mod thread_per_core;
-mod timer;
-mod trace;
 mod watchdog;
+
+#[doc(hidden)]
+pub mod __private;
 
 pub use blocking::unblock;
 pub use dump::{Dump, dump};

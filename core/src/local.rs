@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::scheduler::Scheduler;
+use crate::engine::scheduler::Scheduler;
 
 /// Declares fiber-local statics, mirroring `thread_local!`.
 ///
@@ -42,7 +42,7 @@ macro_rules! fiber_local {
             fn __init() -> $t {
                 $init
             }
-            $crate::fiber::LocalKey::new(__init)
+            $crate::__private::new_local_key(__init)
         };
     };
 }
@@ -67,15 +67,16 @@ thread_local! {
     static THREAD_TABLE: Table = const { RefCell::new(Vec::new()) };
 }
 
-impl<T: 'static> LocalKey<T> {
-    #[doc(hidden)]
-    pub const fn new(init: fn() -> T) -> LocalKey<T> {
-        LocalKey {
-            init,
-            index: AtomicUsize::new(0),
-        }
+/// A key whose value starts as `init()` on each fiber (what [`fiber_local!`](crate::fiber_local)
+/// expands to; reached as `__private::new_local_key`).
+pub const fn new_local_key<T: 'static>(init: fn() -> T) -> LocalKey<T> {
+    LocalKey {
+        init,
+        index: AtomicUsize::new(0),
     }
+}
 
+impl<T: 'static> LocalKey<T> {
     fn index(&'static self) -> usize {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         match self.index.load(Ordering::Acquire) {
@@ -133,12 +134,12 @@ impl<T: 'static> LocalKey<T> {
         F: FnOnce(&Table, usize) -> R,
     {
         let index = self.index();
-        match Scheduler::on_fiber() {
-            Some(sched) => Ok(f(&sched.current_fiber().local(sched).locals, index)),
+        Scheduler::with_on_fiber(|current| match current {
+            Some(sched) => Ok(f(&sched.current_fiber().owned(sched).locals, index)),
             _ => THREAD_TABLE
                 .try_with(|table| f(table, index))
                 .map_err(|_| AccessError(())),
-        }
+        })
     }
 
     /// Initializes the value with `value` unless it exists (the initializer does not run),
@@ -309,27 +310,30 @@ impl<T: 'static> LocalKey<RefCell<T>> {
 pub(crate) fn drop_fiber_locals() {
     /// Rounds after which values that keep re-creating each other are leaked instead.
     const MAX_ROUNDS: usize = 64;
-    let Some(sched) = Scheduler::on_fiber() else {
-        return;
-    };
-    let table = &sched.current_fiber().local(sched).locals;
-    for _ in 0..MAX_ROUNDS {
-        let values = std::mem::take(&mut *table.borrow_mut());
-        if values.iter().all(Option::is_none) {
+    Scheduler::with_on_fiber(|current| {
+        let Some(sched) = current else {
             return;
-        }
-        for value in values.into_iter().flatten() {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err()
-            {
-                eprintln!("spindle: a fiber-local value panicked while being dropped");
+        };
+        let table = &sched.current_fiber().owned(sched).locals;
+        for _ in 0..MAX_ROUNDS {
+            let values = std::mem::take(&mut *table.borrow_mut());
+            if values.iter().all(Option::is_none) {
+                return;
+            }
+            for value in values.into_iter().flatten() {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)))
+                    .is_err()
+                {
+                    eprintln!("spindle: a fiber-local value panicked while being dropped");
+                }
             }
         }
-    }
-    let left = std::mem::take(&mut *table.borrow_mut());
-    eprintln!(
-        "spindle: fiber-local values kept re-creating each other in their destructors for \
+        let left = std::mem::take(&mut *table.borrow_mut());
+        eprintln!(
+            "spindle: fiber-local values kept re-creating each other in their destructors for \
          {MAX_ROUNDS} rounds; leaking the {} left",
-        left.iter().flatten().count()
-    );
-    std::mem::forget(left);
+            left.iter().flatten().count()
+        );
+        std::mem::forget(left);
+    })
 }

@@ -28,7 +28,7 @@ use std::io::Write;
 use std::panic::{self, PanicHookInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::scheduler::Scheduler;
+use crate::engine::scheduler::Scheduler;
 
 type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
 
@@ -55,42 +55,44 @@ pub(crate) fn install() {
 }
 
 fn hook(info: &PanicHookInfo<'_>, previous: &Hook, previous_is_default: bool) {
-    let Some(sched) = Scheduler::on_fiber() else {
-        return previous(info);
-    };
-    sched.note_panic();
-    if !(previous_is_default && sched.names_panics()) {
-        return previous(info);
-    }
-    let fiber = sched.current_fiber();
-    let payload = info.payload();
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>");
-    let mut text = format!(
-        "fiber '{}' ({}) panicked at ",
-        fiber.name().unwrap_or("<unnamed>"),
-        fiber.id.as_u64()
-    );
-    match info.location() {
-        Some(location) => text.push_str(&location.to_string()),
-        None => text.push_str("<unknown location>"),
-    }
-    text.push_str(":\n");
-    text.push_str(message);
-    text.push('\n');
-    // Like std's hook: a backtrace when RUST_BACKTRACE asks for one, else a hint, once.
-    static HINTED: AtomicBool = AtomicBool::new(false);
-    let backtrace = Backtrace::capture();
-    match backtrace.status() {
-        BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
-        BacktraceStatus::Disabled if !HINTED.swap(true, Ordering::Relaxed) => text.push_str(
-            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
-        ),
-        _ => {}
-    }
-    // One write, so that panics of other threads do not interleave with it.
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    Scheduler::with_on_fiber(|current| {
+        let Some(sched) = current else {
+            return previous(info);
+        };
+        sched.note_panic();
+        if !(previous_is_default && sched.names_panics()) {
+            return previous(info);
+        }
+        let fiber = sched.current_fiber();
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("Box<dyn Any>");
+        let mut text = format!(
+            "fiber '{}' ({}) panicked at ",
+            fiber.name().unwrap_or("<unnamed>"),
+            fiber.id.as_u64()
+        );
+        match info.location() {
+            Some(location) => text.push_str(&location.to_string()),
+            None => text.push_str("<unknown location>"),
+        }
+        text.push_str(":\n");
+        text.push_str(message);
+        text.push('\n');
+        // Like std's hook: a backtrace when RUST_BACKTRACE asks for one, else a hint, once.
+        static HINTED: AtomicBool = AtomicBool::new(false);
+        let backtrace = Backtrace::capture();
+        match backtrace.status() {
+            BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
+            BacktraceStatus::Disabled if !HINTED.swap(true, Ordering::Relaxed) => text.push_str(
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+            ),
+            _ => {}
+        }
+        // One write, so that panics of other threads do not interleave with it.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    })
 }

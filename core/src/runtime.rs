@@ -6,10 +6,10 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::watchdog::{StallHook, StallReport};
-
-use crate::scheduler;
+use crate::engine::scheduler::{Installed, SchedConfig};
 use crate::stack::round_stack_size;
+use crate::thread_per_core::Member;
+use crate::watchdog::{self, StallHook, StallReport};
 
 /// Default usable stack of a fiber: 256 KiB of address space (only touched pages cost memory).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -92,6 +92,83 @@ impl Default for Config {
             stall_backtraces: true,
             dump_signal: None,
         }
+    }
+}
+
+impl Config {
+    /// The part of the settings the scheduler itself reads.
+    pub(crate) fn scheduler(&self) -> SchedConfig {
+        SchedConfig {
+            stack_size: self.stack_size,
+            hot_stacks: self.hot_stacks,
+            poll_interval: self.poll_interval,
+            budget_ops: self.budget_ops,
+            time_slice: self.time_slice,
+            watched: self.stall_threshold.is_some(),
+            deadlock_timeout: self.deadlock_timeout,
+            shutdown_grace: self.deadlock_timeout.unwrap_or(DEFAULT_DEADLOCK_TIMEOUT),
+            unwind_at_shutdown: self.unwind_at_shutdown,
+            name_panics: self.name_panics,
+            after_sleep: self
+                .stall_threshold
+                .is_some()
+                .then_some(watchdog::scheduler_woke as fn()),
+        }
+    }
+}
+
+/// Runs `f` as the root fiber of a new scheduler on this thread, with the services the
+/// runtime adds around it (panic hook, dump signal, stall detector, thread-per-core group);
+/// see `spindle::run`.
+pub(crate) fn run_root<F, T>(
+    config: Config,
+    f: F,
+    caller: &'static Location<'static>,
+    member: Option<Member>,
+) -> T
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let installed = Installed::new(config.scheduler());
+    crate::panic_hook::install();
+    let shared = installed.scheduler().shared();
+    let _member = member.map(|member| {
+        member.register(shared);
+        crate::thread_per_core::enter(member)
+    });
+    let _dump_watch = config.dump_signal.map(|signal| {
+        crate::dump_signal::watch(signal, shared).unwrap_or_else(|e| {
+            panic!("spindle::run: cannot listen for dump requests on signal {signal}: {e}")
+        })
+    });
+    let watch = config.stall_threshold.map(|threshold| {
+        watchdog::watch(
+            Arc::clone(shared),
+            threshold,
+            config
+                .stall_hook
+                .clone()
+                .unwrap_or_else(watchdog::default_hook),
+            config.stall_backtraces,
+        )
+    });
+    let root = crate::join::spawn_on(
+        installed.scheduler(),
+        f,
+        Some("main".to_owned()),
+        Some(config.root_stack_size),
+        caller,
+    )
+    .unwrap_or_else(|e| panic!("spindle::run: cannot allocate the root fiber's stack: {e}"));
+    installed.run(root.fiber_block());
+    drop(watch);
+    if let Some(report) = installed.finish() {
+        panic!("{report}");
+    }
+    match root.join() {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
     }
 }
 
@@ -461,7 +538,7 @@ impl Runtime {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        scheduler::run_root(self.config.clone(), f, Location::caller(), None)
+        run_root(self.config.clone(), f, Location::caller(), None)
     }
 }
 
@@ -539,5 +616,5 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    scheduler::run_root(Config::default(), f, Location::caller(), None)
+    run_root(Config::default(), f, Location::caller(), None)
 }

@@ -28,9 +28,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
-use crate::fiber::{Fiber, Wait, current_waiter, park};
+use crate::__private::current_waiter;
+use crate::engine::fiber::Wait;
+use crate::engine::scheduler::Scheduler;
+use crate::fiber::{Fiber, park};
 use crate::join::{self, JoinHandle};
-use crate::scheduler::Scheduler;
 
 /// A scope to spawn fibers that borrow from the caller's stack; see [`scope`].
 ///
@@ -59,13 +61,13 @@ impl ScopeData {
     /// runs while the owner's own unwind is held in [`scope`].
     fn wait_all(&self) {
         while self.running.load(Ordering::Acquire) != 0 {
-            match Scheduler::on_fiber() {
+            Scheduler::with_on_fiber(|current| match current {
                 Some(sched) => {
                     sched.note_wait(Wait::On("fiber::scope", self as *const _ as usize));
                     sched.park(None);
                 }
                 None => park(),
-            }
+            })
         }
     }
 }
@@ -178,21 +180,22 @@ where
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     // While an unwind is held here, the owner counts as unwinding: at shutdown it parks for
     // real until its children are gone (or is abandoned with them) instead of spinning.
-    let held = match Scheduler::on_fiber() {
-        Some(sched) if result.is_err() => Some((sched, sched.hold_unwind())),
+    let held = Scheduler::with_on_fiber(|current| match current {
+        Some(sched) if result.is_err() => Some(sched.hold_unwind()),
         _ => None,
-    };
+    });
     scope.data.wait_all();
-    if let Some((sched, was)) = held {
-        sched.release_unwind(was);
-    }
-    if result.is_ok()
-        && let Some(sched) = Scheduler::on_fiber()
-    {
-        // The runtime shut down while we waited: the children were cancelled, which is no
-        // panic of theirs to report; unwind like any cancelled fiber.
-        sched.check_cancelled();
-    }
+    Scheduler::with_on_fiber(|current| {
+        let Some(sched) = current else { return };
+        if let Some(was) = held {
+            sched.release_unwind(was);
+        }
+        if result.is_ok() {
+            // The runtime shut down while we waited: the children were cancelled, which is no
+            // panic of theirs to report; unwind like any cancelled fiber.
+            sched.check_cancelled();
+        }
+    });
     match result {
         Err(payload) => panic::resume_unwind(payload),
         Ok(_) if scope.data.a_fiber_panicked.load(Ordering::Relaxed) => {
@@ -235,36 +238,38 @@ where
     F: FnOnce() -> T + 'scope,
     T: 'scope,
 {
-    let Some(sched) = Scheduler::current() else {
-        return Err(crate::fiber::outside_runtime(
-            "spindle::fiber::Scope::spawn",
-            spawned_at,
-        ));
-    };
-    let packet = Arc::new(ScopedPacket {
-        result: Mutex::new(None),
-        scope: Arc::clone(&scope.data),
-    });
-    scope.data.running.fetch_add(1, Ordering::AcqRel);
-    let task = Task {
-        f: Some(f),
-        packet: Arc::clone(&packet),
-        _done: Done(Arc::clone(&scope.data)),
-    };
-    let body: Box<dyn FnOnce() + 'scope> = Box::new(move || task.run());
-    // SAFETY: only the lifetime changes (same layout: a boxed trait object). The box and
-    // everything it borrows for 'scope are dropped before `Done` runs — on every path: run to
-    // the end, dropped unrun by a cancelled fiber, or dropped by a failed spawn — and `scope`
-    // does not return or unwind past its frame (which outlives 'scope) until every `Done` has
-    // run. So the box is never used or dropped after 'scope ends.
-    let body: Box<dyn FnOnce() + 'static> = unsafe {
-        std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(body)
-    };
-    let handle = join::spawn_on(sched, body, name, stack_size, spawned_at)?;
-    Ok(ScopedJoinHandle {
-        handle,
-        packet,
-        scope: PhantomData,
+    Scheduler::with_current(|current| {
+        let Some(sched) = current else {
+            return Err(crate::fiber::outside_runtime(
+                "spindle::fiber::Scope::spawn",
+                spawned_at,
+            ));
+        };
+        let packet = Arc::new(ScopedPacket {
+            result: Mutex::new(None),
+            scope: Arc::clone(&scope.data),
+        });
+        scope.data.running.fetch_add(1, Ordering::AcqRel);
+        let task = Task {
+            f: Some(f),
+            packet: Arc::clone(&packet),
+            _done: Done(Arc::clone(&scope.data)),
+        };
+        let body: Box<dyn FnOnce() + 'scope> = Box::new(move || task.run());
+        // SAFETY: only the lifetime changes (same layout: a boxed trait object). The box and
+        // everything it borrows for 'scope are dropped before `Done` runs — on every path: run to
+        // the end, dropped unrun by a cancelled fiber, or dropped by a failed spawn — and `scope`
+        // does not return or unwind past its frame (which outlives 'scope) until every `Done` has
+        // run. So the box is never used or dropped after 'scope ends.
+        let body: Box<dyn FnOnce() + 'static> = unsafe {
+            std::mem::transmute::<Box<dyn FnOnce() + 'scope>, Box<dyn FnOnce() + 'static>>(body)
+        };
+        let handle = join::spawn_on(sched, body, name, stack_size, spawned_at)?;
+        Ok(ScopedJoinHandle {
+            handle,
+            packet,
+            scope: PhantomData,
+        })
     })
 }
 

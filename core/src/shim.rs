@@ -8,7 +8,9 @@
 //! stacks and call the OS), and keep `std`'s types.
 
 #[cfg(not(loom))]
-pub(crate) use crate::fiber::{Fiber as Unparker, current_waiter, park};
+pub(crate) use crate::__private::current_waiter;
+#[cfg(not(loom))]
+pub(crate) use crate::fiber::{Fiber as Unparker, park};
 #[cfg(not(loom))]
 pub(crate) use std::cell::UnsafeCell;
 #[cfg(not(loom))]

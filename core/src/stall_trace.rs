@@ -39,7 +39,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::arch;
-use crate::scheduler::Scheduler;
+use crate::engine::scheduler::Scheduler;
+use crate::sys;
 use crate::trace::{MAX_FRAMES, RawTrace};
 
 /// How long the watchdog waits for the handler.
@@ -91,29 +92,23 @@ pub(crate) fn install() -> bool {
             return false;
         }
         let sig = signal();
-        // SAFETY: sigaction is plain data; all-zero is a valid empty value.
-        let mut old: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
-        // SAFETY: a null new action only reads the current one into `old`.
-        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0
-            || old.sa_sigaction != libc::SIG_DFL
-        {
+        if sys::current_sigaction(sig).map_or(true, |old| old.sa_sigaction != libc::SIG_DFL) {
             return false;
         }
         // SAFETY: as above.
         let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
         action.sa_sigaction = on_signal as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-        // SAFETY: sa_mask is a valid sigset_t owned by `action`.
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        // SAFETY: `action` is a valid sigaction; a null old-action pointer is allowed.
-        unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) == 0 }
+        action.sa_mask = sys::empty_sigset();
+        // SAFETY: `on_signal` is an SA_SIGINFO handler that is async-signal-safe and does
+        // nothing unless a capture was requested; a null old-action pointer is allowed.
+        unsafe { sys::sigaction(sig, &action, std::ptr::null_mut()) }.is_ok()
     })
 }
 
 /// The calling thread, as `capture` needs it.
 pub(crate) fn this_thread() -> libc::pthread_t {
-    // SAFETY: pthread_self has no preconditions.
-    unsafe { libc::pthread_self() }
+    sys::this_thread()
 }
 
 /// Takes the backtrace of the fiber running on `thread`, if that thread still runs the
@@ -125,7 +120,7 @@ pub(crate) fn capture(thread: libc::pthread_t, epoch: u64) -> Option<RawTrace> {
     SLOT.len.store(0, Ordering::Relaxed);
     SLOT.state.store(REQUESTED, Ordering::SeqCst);
     // SAFETY: `thread` is alive (see above); the signal has our handler installed.
-    if unsafe { libc::pthread_kill(thread, signal()) } != 0 {
+    if unsafe { sys::signal_thread(thread, signal()) }.is_err() {
         SLOT.state.store(IDLE, Ordering::SeqCst);
         return None;
     }
@@ -186,9 +181,9 @@ fn snapshot_code_ranges() {
         0
     }
     let mut count = 0usize;
-    // SAFETY: `each` matches the callback type and only reads what it is given; `count`
-    // outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut count).cast()) };
+    // SAFETY: `each` only reads what it is given; `count` outlives the call and is what
+    // `each` expects as its data.
+    unsafe { sys::for_each_loaded_object(each, (&raw mut count).cast()) };
     // Release: the handler reads the ranges after it sees REQUESTED, stored after this.
     SLOT.ranges_len.store(count, Ordering::Release);
 }
@@ -206,8 +201,7 @@ extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mu
     if SLOT.state.load(Ordering::Acquire) != REQUESTED {
         return;
     }
-    // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
-    let errno = unsafe { *libc::__errno_location() };
+    let errno = sys::errno();
     let mut buf = [0usize; MAX_FRAMES];
     let mut len = 0;
     let mut epoch = 0;
@@ -226,6 +220,5 @@ extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mu
     let _ = SLOT
         .state
         .compare_exchange(REQUESTED, DONE, Ordering::AcqRel, Ordering::Relaxed);
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = errno };
+    sys::set_errno(errno);
 }

@@ -18,11 +18,11 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread;
 
+use crate::engine::scheduler::{SchedShared, Scheduler};
+use crate::engine::stats::Stats;
 use crate::fiber::JoinHandle;
 use crate::join;
-use crate::runtime::Config;
-use crate::scheduler::{self, SchedShared, Scheduler};
-use crate::stats::Stats;
+use crate::runtime::{self, Config};
 
 /// The schedulers started by one `run_on_each` call.
 #[derive(Debug)]
@@ -83,6 +83,33 @@ impl Member {
     }
 }
 
+thread_local! {
+    /// The calling thread's place in its group, while it runs a scheduler of one.
+    static MEMBER: std::cell::RefCell<Option<Member>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records `member` as the calling thread's place until the guard drops (for the life of
+/// its scheduler; called by `runtime::run_root`).
+pub(crate) fn enter(member: Member) -> MemberGuard {
+    MEMBER.with(|m| *m.borrow_mut() = Some(member));
+    MemberGuard(())
+}
+
+/// Clears the calling thread's [`Member`] on drop.
+#[derive(Debug)]
+pub(crate) struct MemberGuard(());
+
+impl Drop for MemberGuard {
+    fn drop(&mut self) {
+        let _ = MEMBER.try_with(|m| m.borrow_mut().take());
+    }
+}
+
+/// The calling thread's place in a thread-per-core group, if its scheduler is in one.
+fn current_member() -> Option<Member> {
+    MEMBER.with(|m| m.borrow().clone())
+}
+
 /// Arrives at the group's start line if its thread never got there (its scheduler could not
 /// start), so the others do not wait for ever.
 struct ArriveOnDrop {
@@ -137,7 +164,7 @@ where
                 index,
             };
             let f = Arc::clone(&f);
-            scheduler::run_root(config.clone(), move || f(index), caller, Some(member))
+            runtime::run_root(config.clone(), move || f(index), caller, Some(member))
         }
     };
     let threads: Vec<_> = (1..n)
@@ -240,47 +267,47 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let Some(sched) = Scheduler::current() else {
-        return Err(io::Error::other(
-            "spindle::runtime::spawn_on called outside a spindle runtime: call it from a fiber \
+    Scheduler::with_current(|current| {
+        let Some(sched) = current else {
+            return Err(io::Error::other(
+                "spindle::runtime::spawn_on called outside a spindle runtime: call it from a fiber \
              of Runtime::run_on_each",
-        ));
-    };
-    let target = match sched.member() {
-        Some(member) => member.group.member(index).cloned(),
-        None => (index == 0).then(|| Arc::clone(sched.shared())),
-    };
-    let Some(target) = target else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "spindle::runtime::spawn_on: no scheduler {index} in this runtime (it has {}; \
+            ));
+        };
+        let target = match current_member() {
+            Some(member) => member.group.member(index).cloned(),
+            None => (index == 0).then(|| Arc::clone(sched.shared())),
+        };
+        let Some(target) = target else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "spindle::runtime::spawn_on: no scheduler {index} in this runtime (it has {}; \
                  indices start at 0)",
-                sched.member().map_or(1, |m| m.group.len())
-            ),
-        ));
-    };
-    if target.id() == sched.id() {
-        return join::spawn_on(sched, f, name, stack_size, spawned_at);
-    }
-    join::spawn_remote(&target, f, name, stack_size, spawned_at).map_err(|()| {
-        io::Error::other(format!(
-            "spindle::runtime::spawn_on: scheduler {index} has ended; it takes no more fibers"
-        ))
+                    current_member().map_or(1, |m| m.group.len())
+                ),
+            ));
+        };
+        if target.id() == sched.id() {
+            return join::spawn_on(sched, f, name, stack_size, spawned_at);
+        }
+        join::spawn_remote(&target, f, name, stack_size, spawned_at).map_err(|()| {
+            io::Error::other(format!(
+                "spindle::runtime::spawn_on: scheduler {index} has ended; it takes no more fibers"
+            ))
+        })
     })
 }
 
 /// The index of the calling fiber's scheduler within its runtime (0 for a runtime of one
 /// scheduler), or `None` outside a runtime.
 pub fn scheduler_index() -> Option<usize> {
-    let sched = Scheduler::current()?;
-    Some(sched.member().map_or(0, |m| m.index))
+    Scheduler::is_installed().then(|| current_member().map_or(0, |m| m.index))
 }
 
 /// The number of schedulers of the calling fiber's runtime, or `None` outside a runtime.
 pub fn schedulers() -> Option<usize> {
-    let sched = Scheduler::current()?;
-    Some(sched.member().map_or(1, |m| m.group.len()))
+    Scheduler::is_installed().then(|| current_member().map_or(1, |m| m.group.len()))
 }
 
 /// Statistics of every scheduler of the calling fiber's runtime, by index, or `None` outside
@@ -291,17 +318,19 @@ pub fn schedulers() -> Option<usize> {
 /// 1024 switches and before it sleeps, so they may be a little behind. A scheduler that has
 /// ended shows its last figures.
 pub fn stats_of_each() -> Option<Vec<Stats>> {
-    let sched = Scheduler::current()?;
-    let Some(member) = sched.member() else {
-        return Some(vec![Stats::of(sched)]);
-    };
-    Some(
-        (0..member.group.len())
-            .map(|index| match member.group.member(index) {
-                Some(shared) if shared.id() == sched.id() => Stats::of(sched),
-                Some(shared) => shared.published.get(),
-                None => Stats::default(),
-            })
-            .collect(),
-    )
+    Scheduler::with_current(|sched| {
+        let sched = sched?;
+        let Some(member) = current_member() else {
+            return Some(vec![Stats::of(sched)]);
+        };
+        Some(
+            (0..member.group.len())
+                .map(|index| match member.group.member(index) {
+                    Some(shared) if shared.id() == sched.id() => Stats::of(sched),
+                    Some(shared) => shared.published.get(),
+                    None => Stats::default(),
+                })
+                .collect(),
+        )
+    })
 }

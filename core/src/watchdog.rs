@@ -36,28 +36,21 @@ use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::fiber::{FiberId, FiberShared};
-use crate::scheduler::SchedShared;
+use crate::engine::fiber::FiberId;
+use crate::engine::monitor::{WAKEUPS, heavy_fence, register_membarrier};
+use crate::engine::scheduler::SchedShared;
 use crate::sys;
 use crate::trace::{Backtrace, RawTrace, Symbolizer};
-
-/// Times the watchdog thread woke up (from a timed sample wait or a park), in the process.
-static WAKEUPS: AtomicU64 = AtomicU64::new(0);
 
 /// Set while the watchdog is parked with no timeout because every watched scheduler sleeps.
 static PARKED: AtomicBool = AtomicBool::new(false);
 
 /// Samples in a row that find every watched scheduler asleep before the watchdog parks.
 const IDLE_SAMPLES_BEFORE_PARK: u32 = 4;
-
-/// How many times the stall detector's thread has woken up so far in this process.
-pub(crate) fn wakeups() -> u64 {
-    WAKEUPS.load(Ordering::Relaxed)
-}
 
 /// Called by a watched scheduler that just woke from its poller: wakes the watchdog if it
 /// parked because every scheduler slept.
@@ -77,85 +70,6 @@ fn wake_parked() {
     // the schedulers while holding the lock).
     let _watched = dog.watched.lock().unwrap_or_else(PoisonError::into_inner);
     dog.changed.notify_one();
-}
-
-/// What a scheduler publishes for the watchdog. Written only by its own thread, with plain
-/// (relaxed) stores on the switch path.
-#[derive(Debug, Default)]
-pub(crate) struct StallMonitor {
-    /// Bumped at every switch.
-    pub(crate) epoch: AtomicU64,
-    /// The running fiber; null while the main context runs.
-    pub(crate) current: AtomicPtr<FiberShared>,
-    /// The fiber the watchdog is reading, if any (see the module docs).
-    hazard: AtomicPtr<FiberShared>,
-    /// Stalls reported so far.
-    pub(crate) stalls: AtomicU64,
-}
-
-impl StallMonitor {
-    /// Called by the scheduler before it frees `fiber`: waits while the watchdog reads it.
-    pub(crate) fn before_free(&self, fiber: *const FiberShared) {
-        // Pairs with the watchdog's `heavy_fence`: either it sees the epoch moved (and never
-        // reads the fiber), or we see its hazard and wait.
-        light_fence();
-        while std::ptr::eq(self.hazard.load(Ordering::Acquire), fiber) {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-/// `membarrier(2)` commands (linux/membarrier.h).
-const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
-const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
-
-/// Set once this process is registered for expedited `membarrier`.
-static EXPEDITED: AtomicBool = AtomicBool::new(false);
-
-/// Registers the process for expedited `membarrier`, so the fast side of the hazard protocol
-/// (the scheduler, once per finished fiber) needs only a compiler fence. Called before any
-/// watched scheduler runs.
-fn register_membarrier() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: membarrier takes (cmd, flags, cpu_id) and touches no memory of ours.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
-                0,
-                0,
-            )
-        };
-        EXPEDITED.store(ret == 0, Ordering::SeqCst);
-    });
-}
-
-/// The scheduler's side of an asymmetric fence: free when the watchdog can force a barrier
-/// on every thread with `membarrier`, a full fence otherwise.
-#[inline]
-fn light_fence() {
-    if EXPEDITED.load(Ordering::Relaxed) {
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        fence(Ordering::SeqCst);
-    }
-}
-
-/// The watchdog's side: a barrier on every running thread of the process. Returns false when
-/// none could be had: the schedulers use only a compiler fence (`EXPEDITED`), so a plain fence
-/// here would pair with nothing, and the caller must not read the fiber.
-#[must_use]
-fn heavy_fence() -> bool {
-    if EXPEDITED.load(Ordering::Relaxed) {
-        // SAFETY: as in `register_membarrier`.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
-        return ret == 0;
-    }
-    // Without membarrier both sides use a full fence.
-    fence(Ordering::SeqCst);
-    true
 }
 
 /// What a stalled thread was doing when the stall was first reported: its scheduling state
@@ -548,7 +462,7 @@ impl Reporter {
             if let Some(raw) = report.raw.take() {
                 report.backtrace = Some(Symbolizer::new().resolve(&raw));
             }
-            crate::events::stall(&report);
+            trace_stall(&report);
             // A panicking hook loses its report, not the reports after it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&report)));
             let mut queue = self.lock();
@@ -779,4 +693,21 @@ fn cause(
         (_, Some(_)) => StallCause::Blocking,
         (_, None) => StallCause::Unknown,
     }
+}
+
+/// A stall report (also given to the stall hook).
+fn trace_stall(_report: &StallReport) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "spindle::stall",
+        fiber = _report.fiber.as_u64().get(),
+        name = _report.name.as_deref().unwrap_or(""),
+        spawned_at = %_report.spawned_at,
+        held_ms = _report.held_for.as_secs_f64() * 1e3,
+        cpu_ms = _report.cpu_time.map(|c| c.as_secs_f64() * 1e3),
+        phase = ?_report.phase,
+        cause = ?_report.cause,
+        backtrace = _report.backtrace.as_ref().map(|b| b.to_string()),
+        "{_report}"
+    );
 }

@@ -9,7 +9,7 @@
 use std::ffi::{c_int, c_ulong, c_void};
 
 use libc::{sockaddr, socklen_t};
-use spindle_core::reactor::Interest;
+use spindle_core::__private::reactor::Interest;
 
 use crate::real::{self, syscall3};
 use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};

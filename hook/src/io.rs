@@ -5,7 +5,7 @@
 use std::ffi::{c_int, c_void};
 
 use libc::{iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
-use spindle_core::reactor::Interest;
+use spindle_core::__private::reactor::Interest;
 
 use crate::real::{self, syscall3};
 use crate::wait::{Timeout, blocking};

@@ -18,7 +18,7 @@
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use spindle_core::reactor::Registration;
+use spindle_core::__private::reactor::Registration;
 
 /// Fd numbers at or above this are never managed.
 pub const MAX_FDS: usize = 1 << 20;

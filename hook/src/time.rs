@@ -5,8 +5,8 @@ use std::panic::catch_unwind;
 use std::time::{Duration, Instant};
 
 use libc::{nfds_t, pollfd, timespec};
+use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
-use spindle_core::reactor::{Interest, Registration};
 
 use crate::real;
 use crate::wait::{WaitError, on_fiber, set_errno};

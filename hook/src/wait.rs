@@ -21,8 +21,8 @@ use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
+use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
-use spindle_core::reactor::{Interest, Registration};
 
 use crate::real;
 use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use spindle_core::reactor::{Interest, Registration};
+use spindle_core::__private::reactor::{Interest, Registration};
 
 use crate::sys;
 

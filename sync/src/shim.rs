@@ -7,10 +7,11 @@
 //! `loom` or `spindle_core` directly.
 
 #[cfg(not(loom))]
-pub(crate) use spindle_core::fiber::{
-    Fiber, consume_budget, current_waiter as current, may_spin, panicking, panicking_poisons, park,
-    park_timeout, scheduler_id, waiting_on,
+pub(crate) use spindle_core::__private::{
+    current_waiter as current, may_spin, panicking_poisons, scheduler_id, waiting_on,
 };
+#[cfg(not(loom))]
+pub(crate) use spindle_core::fiber::{Fiber, consume_budget, panicking, park, park_timeout};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 

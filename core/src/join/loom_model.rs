@@ -16,7 +16,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use std::sync::OnceLock;
 
-/// A packet shared between loom threads the way a `FiberCell` shares it between a fiber and
+/// A packet shared between loom threads the way a `FiberWithResult` shares it between a fiber and
 /// its handle.
 struct Shared<T>(Packet<T>);
 

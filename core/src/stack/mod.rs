@@ -29,15 +29,15 @@ mod valgrind;
 pub(crate) use overflow::{AltStack, install_overflow_handler};
 pub(crate) use pool::StackPool;
 pub(crate) use sanitizer::{SwitchTo, fiber_started, switch};
-pub(crate) use valgrind::{register_thread_stack, running_on_valgrind};
+pub(crate) use valgrind::{ThreadStackRegistration, register_thread_stack, running_on_valgrind};
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::sys::{cvt, page_size};
+use crate::sys::{self, page_size};
 
 /// `madvise` advice that installs guard markers on a range (Linux 6.13). Not yet in libc.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -130,21 +130,13 @@ pub(crate) fn round_stack_size(requested: usize) -> usize {
 /// Maps `len` bytes of address space for stacks, reserving no swap and using no memory until
 /// touched.
 fn map_slab(len: usize) -> io::Result<NonNull<u8>> {
-    // SAFETY: an anonymous private mapping with a null hint has no preconditions; the result is
-    // checked against MAP_FAILED.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
+    let ptr = sys::mmap_anonymous(
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_NORESERVE | libc::MAP_STACK,
+    )
+    .map_err(|err| {
+        io::Error::new(
             err.kind(),
             format!(
                 "cannot map {} KiB of address space for fiber stacks ({err}); the process is \
@@ -152,13 +144,13 @@ fn map_slab(len: usize) -> io::Result<NonNull<u8>> {
                  `ulimit -v`), or use smaller stacks with fiber::Builder::stack_size",
                 len / 1024
             ),
-        ));
-    }
-    // Huge pages would turn each touched stack page into 2 MiB of RSS.
+        )
+    })?;
+    // Huge pages would turn each touched stack page into 2 MiB of RSS. A failure only costs
+    // memory.
     // SAFETY: the range is the mapping just created; the advice changes no contents.
-    unsafe { libc::madvise(ptr, len, libc::MADV_NOHUGEPAGE) };
-    // SAFETY: mmap returned a non-null, non-MAP_FAILED pointer.
-    Ok(unsafe { NonNull::new_unchecked(ptr.cast()) })
+    let _ = unsafe { sys::madvise(ptr.as_ptr(), len, libc::MADV_NOHUGEPAGE) };
+    Ok(ptr)
 }
 
 /// Gives the touched pages of free stacks back to the kernel; their ranges stay reserved and
@@ -178,8 +170,8 @@ fn discard_pages(stacks: &[Stack]) {
 /// `ptr..ptr+len` must be a slab from [`map_slab`] on which no fiber still runs or is suspended.
 unsafe fn unmap_slab(ptr: NonNull<u8>, len: usize) {
     // SAFETY: per the contract, the range is one whole mapping we own and nothing uses it.
-    let ret = unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
-    debug_assert_eq!(ret, 0);
+    let ret = unsafe { sys::munmap(ptr, len) };
+    debug_assert!(ret.is_ok(), "munmap of a stack slab failed: {ret:?}");
 }
 
 /// Makes the first page of each stack in `bases` a guard page.
@@ -214,8 +206,8 @@ fn install_guards(bases: &[NonNull<u8>]) -> io::Result<()> {
     for base in bases {
         // SAFETY: `base` is the page-aligned first page of a stack inside a private anonymous
         // slab we own, not yet used by any fiber; PROT_NONE only makes accesses fault.
-        let ret = unsafe { libc::mprotect(base.as_ptr().cast(), page, libc::PROT_NONE) };
-        cvt(ret).map_err(|e| {
+        let ret = unsafe { sys::mprotect(base.as_ptr(), page, libc::PROT_NONE) };
+        ret.map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOMEM) {
                 io::Error::new(
                     io::ErrorKind::OutOfMemory,
@@ -245,12 +237,7 @@ fn advise_pages(
     static SELF_PIDFD: OnceLock<Option<OwnedFd>> = OnceLock::new();
     // Valgrind (3.19) knows neither pidfd_open nor process_madvise and warns about each.
     if ranges.len() > 1 && BATCHING.load(Ordering::Relaxed) && !valgrind::running_on_valgrind() {
-        let pidfd = SELF_PIDFD.get_or_init(|| {
-            // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
-            // SAFETY: a non-negative result is a fresh fd that we now own.
-            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-        });
+        let pidfd = SELF_PIDFD.get_or_init(|| sys::pidfd_open_self().ok());
         if let Some(pidfd) = pidfd {
             let iov: Vec<libc::iovec> = ranges
                 .clone()
@@ -260,19 +247,10 @@ fn advise_pages(
                 })
                 .collect();
             let total: usize = iov.iter().map(|v| v.iov_len).sum();
-            // SAFETY: `iov` is a valid array of `iov.len()` (at most IOV_MAX) ranges inside
-            // mappings this process owns; the advice only affects those pages.
-            let done = unsafe {
-                libc::syscall(
-                    libc::SYS_process_madvise,
-                    pidfd.as_raw_fd(),
-                    iov.as_ptr(),
-                    iov.len(),
-                    advice,
-                    0,
-                )
-            };
-            if done >= 0 && done as usize == total {
+            // SAFETY: `iov` holds (at most IOV_MAX) ranges inside mappings this process owns;
+            // the caller accepts `advice`'s effect on those pages; `pidfd` is ours.
+            let done = unsafe { sys::process_madvise(pidfd.as_fd(), &iov, advice) };
+            if done.is_ok_and(|done| done == total) {
                 return Ok(());
             }
             // Unsupported here (or partial): advise range by range from now on. Advising a
@@ -282,7 +260,7 @@ fn advise_pages(
     }
     for (ptr, len) in ranges {
         // SAFETY: as above, for one range.
-        cvt(unsafe { libc::madvise(ptr.cast(), len, advice) })?;
+        unsafe { sys::madvise(ptr, len, advice) }?;
     }
     Ok(())
 }

@@ -13,12 +13,11 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::ptr;
-use std::sync::Once;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Once, OnceLock};
 
-use crate::scheduler::Scheduler;
-use crate::sys::{cvt, page_size};
+use crate::sys::{self, page_size};
 
 /// The actions that were installed for SIGSEGV and SIGBUS before ours.
 static PREVIOUS: [AtomicPtr<libc::sigaction>; 2] = [
@@ -28,21 +27,32 @@ static PREVIOUS: [AtomicPtr<libc::sigaction>; 2] = [
 
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
-/// Installs the overflow handler for the process (once).
-pub(crate) fn install_overflow_handler() {
+/// Asks the engine whether a faulting address is in the guard page of a fiber of the calling
+/// thread; if so, calls the reporter with (fiber name, fiber id, stack KiB) and returns true.
+/// Must be async-signal-safe and never panic.
+pub(crate) type DescribeGuardHit = fn(usize, &mut dyn FnMut(&str, u64, usize)) -> bool;
+
+/// Set once, by the first [`install_overflow_handler`]: the stack layer knows no fibers, so
+/// the scheduler hands it this function (an atomic load in the handler, which is safe there).
+static DESCRIBE: OnceLock<DescribeGuardHit> = OnceLock::new();
+
+/// Installs the overflow handler for the process (once); `describe` names the fiber whose
+/// guard page a fault hit.
+pub(crate) fn install_overflow_handler(describe: DescribeGuardHit) {
     static ONCE: Once = Once::new();
+    let _ = DESCRIBE.set(describe);
     ONCE.call_once(|| {
         for (i, &sig) in SIGNALS.iter().enumerate() {
             // SAFETY: sigaction is plain data; all-zero is a valid empty value.
             let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
             action.sa_sigaction = handle_fault as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            // SAFETY: sa_mask is a valid sigset_t owned by `action`.
-            unsafe { libc::sigemptyset(&mut action.sa_mask) };
+            action.sa_mask = sys::empty_sigset();
             let previous = Box::into_raw(Box::new(MaybeUninit::<libc::sigaction>::zeroed()));
-            // SAFETY: both pointers are valid for the call; `previous` receives the old action.
-            let ret = unsafe { libc::sigaction(sig, &action, previous.cast()) };
-            if ret == 0 {
+            // SAFETY: `handle_fault` is an SA_SIGINFO handler that is safe to run on any fault;
+            // `previous` is valid for a write of the old action.
+            let ret = unsafe { sys::sigaction(sig, &action, previous.cast()) };
+            if ret.is_ok() {
                 PREVIOUS[i].store(previous.cast(), Ordering::Release);
             }
         }
@@ -54,7 +64,8 @@ extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
     // SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
     let mut buf = Message::new();
-    if Scheduler::describe_guard_hit(addr, &mut |name, id, kib| {
+    let describe = DESCRIBE.get().copied().unwrap_or(|_, _| false);
+    if describe(addr, &mut |name, id, kib| {
         buf.push(b"fiber '");
         buf.push(name.as_bytes());
         buf.push(b"' (");
@@ -63,9 +74,8 @@ extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
         buf.push_u64(kib as u64);
         buf.push(b" KiB; raise it with fiber::Builder::stack_size\n");
     }) {
-        buf.write_stderr();
-        // SAFETY: abort is async-signal-safe and has no preconditions.
-        unsafe { libc::abort() };
+        sys::write_stderr(buf.as_bytes());
+        sys::abort();
     }
     chain(sig, info, ctx);
 }
@@ -97,8 +107,8 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: sigaction is plain data; zeroed with SIG_DFL (0) is the default action.
     let mut dfl: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
     dfl.sa_sigaction = libc::SIG_DFL;
-    // SAFETY: valid pointer to a fully initialised action; sigaction is async-signal-safe.
-    unsafe { libc::sigaction(sig, &dfl, ptr::null_mut()) };
+    // SAFETY: the default action has no handler function; sigaction is async-signal-safe.
+    let _ = unsafe { sys::sigaction(sig, &dfl, ptr::null_mut()) };
 }
 
 /// A fixed buffer to format the report without allocating (we are in a signal handler).
@@ -135,9 +145,8 @@ impl Message {
         self.push(&digits[i..]);
     }
 
-    fn write_stderr(&self) {
-        // SAFETY: the buffer is valid for `len` bytes; write is async-signal-safe.
-        unsafe { libc::write(libc::STDERR_FILENO, self.buf.as_ptr().cast(), self.len) };
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -145,7 +154,7 @@ impl Message {
 /// removed when dropped.
 #[derive(Debug)]
 pub(crate) struct AltStack {
-    mapping: Option<(*mut libc::c_void, usize)>,
+    mapping: Option<(NonNull<u8>, usize)>,
 }
 
 impl AltStack {
@@ -153,42 +162,26 @@ impl AltStack {
 
     /// Makes sure the current thread has an alternate signal stack.
     pub(crate) fn ensure() -> io::Result<AltStack> {
-        // SAFETY: stack_t is plain data.
-        let mut old: libc::stack_t = unsafe { MaybeUninit::zeroed().assume_init() };
-        // SAFETY: a null new stack only queries the current one into `old`.
-        cvt(unsafe { libc::sigaltstack(ptr::null(), &mut old) })?;
+        let old = sys::altstack()?;
         if old.ss_flags & libc::SS_DISABLE == 0 {
             return Ok(AltStack { mapping: None });
         }
         let len = Self::SIZE + page_size();
-        // SAFETY: anonymous private mapping, result checked below.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // The lowest page guards the signal stack itself.
-        // SAFETY: the first page of the mapping we just made.
-        unsafe { libc::mprotect(ptr, page_size(), libc::PROT_NONE) };
+        let ptr = sys::mmap_anonymous(len, libc::PROT_READ | libc::PROT_WRITE, 0)?;
+        // The lowest page guards the signal stack itself; without it the stack still works.
+        // SAFETY: the first page of the mapping we just made, which nothing references.
+        let _ = unsafe { sys::mprotect(ptr.as_ptr(), page_size(), libc::PROT_NONE) };
         let new = libc::stack_t {
             // SAFETY: the page after the guard is inside the mapping.
-            ss_sp: unsafe { ptr.cast::<u8>().add(page_size()) }.cast(),
+            ss_sp: unsafe { ptr.as_ptr().add(page_size()) }.cast(),
             ss_flags: 0,
             ss_size: Self::SIZE,
         };
         // SAFETY: `new` describes memory that stays mapped until this AltStack drops, after it
-        // has been uninstalled.
-        if let Err(e) = cvt(unsafe { libc::sigaltstack(&new, ptr::null_mut()) }) {
+        // has been uninstalled; the thread had no alternate stack to be running on.
+        if let Err(e) = unsafe { sys::set_altstack(&new) } {
             // SAFETY: our own mapping, not installed anywhere.
-            unsafe { libc::munmap(ptr, len) };
+            let _ = unsafe { sys::munmap(ptr, len) };
             return Err(e);
         }
         Ok(AltStack {
@@ -207,9 +200,9 @@ impl Drop for AltStack {
             };
             // SAFETY: disabling the alternate stack has no memory preconditions; we are not on
             // it (we are not in a signal handler).
-            unsafe { libc::sigaltstack(&disable, ptr::null_mut()) };
+            let _ = unsafe { sys::set_altstack(&disable) };
             // SAFETY: the mapping is ours and no longer installed.
-            unsafe { libc::munmap(ptr, len) };
+            let _ = unsafe { sys::munmap(ptr, len) };
         }
     }
 }

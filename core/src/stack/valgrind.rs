@@ -31,6 +31,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::arch;
+use crate::sys;
 
 /// `VG_USERREQ__RUNNING_ON_VALGRIND` (valgrind.h).
 const RUNNING_ON_VALGRIND: usize = 0x1001;
@@ -134,31 +135,13 @@ pub(crate) fn register_thread_stack() -> Option<ThreadStackRegistration> {
     if !running_on_valgrind() {
         return None;
     }
-    // SAFETY: getpid and gettid have no preconditions.
-    if unsafe { libc::getpid() == libc::gettid() } {
+    if sys::is_main_thread() {
         return None;
     }
-    let (bottom, size) = thread_stack()?;
+    let (bottom, size) = sys::thread_stack()?;
     // SAFETY: `bottom + size` is the end of this thread's stack mapping.
     let top = unsafe { bottom.add(size) };
     register_stack(bottom, top, false).map(ThreadStackRegistration)
-}
-
-/// The lowest address and size of the calling thread's stack, as pthreads reports them.
-fn thread_stack() -> Option<(*mut u8, usize)> {
-    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
-    // SAFETY: pthread_getattr_np initialises `attr` for the calling thread (pthread_self is
-    // always valid) and reports failure by its return value.
-    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
-        return None;
-    }
-    let mut addr: *mut libc::c_void = std::ptr::null_mut();
-    let mut size: libc::size_t = 0;
-    // SAFETY: `attr` was initialised above; both out-pointers are valid locals.
-    let ret = unsafe { libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) };
-    // SAFETY: `attr` was initialised by pthread_getattr_np and is destroyed once.
-    unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
-    (ret == 0 && !addr.is_null()).then_some((addr.cast(), size))
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 use std::time::Instant;
 
+use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
-use spindle_core::reactor::{Interest, Registration};
 
 use super::sys;
 

@@ -16,7 +16,7 @@
 //! parked (its runtime shutting down) removes itself, and releases the lock if it had been
 //! handed to it.
 //!
-//! The waiters' handles are spindle-internal ([`fiber::current_waiter`]): they do not count
+//! The waiters' handles are spindle-internal (`spindle_core::__private::current_waiter`): they do not count
 //! as handles user code holds, so a program whose fibers all wait on a stdio lock that nobody
 //! will release is still reported as deadlocked.
 
@@ -63,7 +63,7 @@ impl FiberLock {
     /// Takes the lock, parking the caller while another fiber or thread holds it.
     pub(crate) fn acquire(&self) -> Held<'_> {
         // Moved into the queue, not cloned: a clone of a handle counts as one user code holds.
-        let me = fiber::current_waiter();
+        let me = spindle_core::__private::current_waiter();
         let id = me.id();
         let mut me = Some(me);
         let mut queued = false;
@@ -93,7 +93,9 @@ impl FiberLock {
                 }
                 Some(_) => {
                     if !state.waiters.iter().any(|w| w.id() == id) {
-                        let me = me.take().unwrap_or_else(fiber::current_waiter);
+                        let me = me
+                            .take()
+                            .unwrap_or_else(spindle_core::__private::current_waiter);
                         state.waiters.push_back(me);
                     }
                     queued = true;

@@ -18,8 +18,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
-use spindle_core::reactor::{Interest, Registration};
 use spindle_core::unblock;
 
 use super::lock::{FiberLock, Held};

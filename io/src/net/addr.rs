@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use spindle_core::reactor::Interest;
+use spindle_core::__private::reactor::Interest;
 
 use crate::dns::ToSocketAddrs;
 use crate::source::Source;

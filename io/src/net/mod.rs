@@ -37,7 +37,7 @@
 //! then follows it: it belongs to one runtime at a time, and a runtime that waits on the socket
 //! takes it over from the last one, unless fibers of that one are waiting on it right now; its
 //! fiber then polls the socket every millisecond until they are done. The rule is spelled out
-//! on [`Registration`](spindle_core::reactor::Registration).
+//! on [`Registration`](spindle_core::__private::reactor::Registration).
 
 mod addr;
 mod tcp_listener;

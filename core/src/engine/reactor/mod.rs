@@ -36,10 +36,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use crate::fiber::FiberShared;
-use crate::scheduler::{SchedShared, Scheduler};
+use super::fiber::FiberBlock;
+use super::scheduler::{SchedShared, Scheduler};
 use crate::slab::Slab;
-use crate::sys::cvt;
+use crate::sys;
 
 /// Which readiness a fiber waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -187,17 +187,19 @@ impl Registration {
         interest: Interest,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let Some(sched) = Scheduler::on_fiber() else {
-            return poll_fd(fd.as_raw_fd(), interest, deadline);
-        };
-        match self.claim(sched, fd)? {
-            Claim::Owned(token) => {
-                self.waiters.fetch_add(1, Ordering::Relaxed);
-                let _waiting = WaiterGuard(&self.waiters);
-                sched.wait_io(token, fd.as_raw_fd(), interest, deadline)
+        Scheduler::with_on_fiber(|current| {
+            let Some(sched) = current else {
+                return poll_fd(fd.as_raw_fd(), interest, deadline);
+            };
+            match self.claim(sched, fd)? {
+                Claim::Owned(token) => {
+                    self.waiters.fetch_add(1, Ordering::Relaxed);
+                    let _waiting = WaiterGuard(&self.waiters);
+                    sched.wait_io(token, fd.as_raw_fd(), interest, deadline)
+                }
+                Claim::Guest => guest_wait(sched, fd.as_raw_fd(), interest, deadline),
             }
-            Claim::Guest => guest_wait(sched, fd.as_raw_fd(), interest, deadline),
-        }
+        })
     }
 
     /// The count of readiness events for `interest`'s direction (reads when it has both),
@@ -243,7 +245,7 @@ impl Registration {
         if key == 0 {
             return;
         }
-        match Scheduler::current() {
+        Scheduler::with_current(|current| match current {
             Some(sched) if sched.id() == owner_id(key) => {
                 sched.deregister_io(token_of(key), fd.as_raw_fd());
             }
@@ -252,7 +254,7 @@ impl Registration {
                     owner.release_io(token_of(key), fd.as_raw_fd());
                 }
             }
-        }
+        })
     }
 
     /// Where a fiber of `sched` waits on `fd`: the token in `sched`'s reactor, registering or
@@ -302,7 +304,7 @@ fn guest_wait(
     deadline: Option<Instant>,
 ) -> io::Result<()> {
     let tick = Instant::now() + GUEST_POLL;
-    sched.note_wait(crate::fiber::Wait::Io(fd, interest));
+    sched.note_wait(super::fiber::Wait::Io(fd, interest));
     sched.park(Some(deadline.map_or(tick, |d| d.min(tick))));
     sched.check_cancelled();
     match deadline {
@@ -314,8 +316,8 @@ fn guest_wait(
 /// The waiters of one registered fd, and its registration's event counts.
 #[derive(Debug)]
 struct IoEntry {
-    readers: Vec<*const FiberShared>,
-    writers: Vec<*const FiberShared>,
+    readers: Vec<*const FiberBlock>,
+    writers: Vec<*const FiberBlock>,
     state: Arc<IoState>,
 }
 
@@ -363,7 +365,7 @@ impl Reactor {
     /// Forgets `token`, whose fd another thread has already removed from the poller (a
     /// registration handed over), and hands the fibers that waited on it to `wake`: they retry
     /// their operation and wait again through the new owner.
-    pub(crate) fn forget(&mut self, token: usize, mut wake: impl FnMut(*const FiberShared)) {
+    pub(crate) fn forget(&mut self, token: usize, mut wake: impl FnMut(*const FiberBlock)) {
         if let Some(entry) = self.entries.remove(token) {
             self.waiting -= entry.readers.len() + entry.writers.len();
             entry
@@ -374,7 +376,7 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn add_waiter(&mut self, token: usize, interest: Interest, f: *const FiberShared) {
+    pub(crate) fn add_waiter(&mut self, token: usize, interest: Interest, f: *const FiberBlock) {
         let entry = self
             .entries
             .get_mut(token)
@@ -389,7 +391,7 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn remove_waiter(&mut self, token: usize, f: *const FiberShared) {
+    pub(crate) fn remove_waiter(&mut self, token: usize, f: *const FiberBlock) {
         if let Some(entry) = self.entries.get_mut(token) {
             for list in [&mut entry.readers, &mut entry.writers] {
                 if let Some(pos) = list.iter().position(|&w| w == f) {
@@ -414,7 +416,7 @@ impl Reactor {
     pub(crate) fn poll(
         &mut self,
         timeout: Option<std::time::Duration>,
-        mut wake: impl FnMut(*const FiberShared),
+        mut wake: impl FnMut(*const FiberBlock),
     ) -> io::Result<usize> {
         let Reactor {
             poller,
@@ -449,11 +451,6 @@ fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Resu
     if interest.is_writable() {
         events |= libc::POLLOUT;
     }
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
     loop {
         let timeout_ms = match deadline {
             None => -1,
@@ -469,10 +466,9 @@ fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Resu
                 ms.min(i32::MAX as u128) as i32
             }
         };
-        // SAFETY: `pfd` is a valid pollfd array of length 1 for the duration of the call.
-        match cvt(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(()),
+        match sys::poll_one(fd, events, timeout_ms) {
+            Ok(false) => continue,
+            Ok(true) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }

@@ -25,8 +25,8 @@ use std::ptr;
 use std::time::Instant;
 
 use super::{Scheduler, stack_of};
-use crate::dump::{Dump, FiberDump, FiberState};
-use crate::fiber::{FiberShared, LocalState, State};
+use crate::engine::dump::{Dump, FiberDump, FiberState};
+use crate::engine::fiber::{FiberBlock, OwnedState, State};
 use crate::stack::{self, SwitchTo};
 use crate::trace::{Backtrace, RawTrace, Symbolizer};
 
@@ -58,7 +58,7 @@ impl Scheduler {
     /// Called by a fiber each time it is resumed inside `switch_out`: answers backtrace
     /// requests until it is resumed for real.
     #[inline]
-    pub(super) fn answer_trace_requests(&self, local: &LocalState) {
+    pub(super) fn answer_trace_requests(&self, local: &OwnedState) {
         while self.tracer.requested.get() {
             self.answer_trace_request(local);
         }
@@ -66,7 +66,7 @@ impl Scheduler {
 
     #[cold]
     #[inline(never)]
-    fn answer_trace_request(&self, local: &LocalState) {
+    fn answer_trace_request(&self, local: &OwnedState) {
         self.tracer.requested.set(false);
         let trace = RawTrace::capture_here();
         *self.tracer.result.borrow_mut() = Some(trace);
@@ -87,34 +87,36 @@ impl Scheduler {
     /// Async-signal-safe (for the stall detector's handler): the mapped stack range of the
     /// fiber running on this thread, and the scheduler's switch count. Never panics.
     pub(crate) fn running_stack() -> Option<(std::ops::Range<usize>, u64)> {
-        let sched = Scheduler::current()?;
-        let ptr = sched.current.get();
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: `current` is the running fiber, held alive by `sched.fibers` while it runs.
-        let fiber = unsafe { &*ptr };
-        let local = fiber.try_local(sched)?;
-        let bottom = local.guard.get().1;
-        if bottom == 0 {
-            return None;
-        }
-        let epoch = sched
-            .shared
-            .monitor()
-            .epoch
-            .load(std::sync::atomic::Ordering::Relaxed);
-        Some((bottom..bottom + local.stack_size.get(), epoch))
+        Scheduler::with_current(|sched| {
+            let sched = sched?;
+            let ptr = sched.current.get();
+            if ptr.is_null() {
+                return None;
+            }
+            // SAFETY: `current` is the running fiber, held alive by `sched.fibers` while it runs.
+            let fiber = unsafe { &*ptr };
+            let local = fiber.try_owned(sched)?;
+            let bottom = local.guard.get().1;
+            if bottom == 0 {
+                return None;
+            }
+            let epoch = sched
+                .shared
+                .monitor()
+                .epoch
+                .load(std::sync::atomic::Ordering::Relaxed);
+            Some((bottom..bottom + local.stack_size.get(), epoch))
+        })
     }
 
     /// The raw backtrace of `fiber`, a fiber of this scheduler: the running one traces itself,
     /// a suspended one is entered (see the module docs); `None` for one that never ran or
     /// will not run again.
-    pub(super) fn trace_fiber(&self, fiber: &FiberShared) -> Option<RawTrace> {
+    pub(super) fn trace_fiber(&self, fiber: &FiberBlock) -> Option<RawTrace> {
         if ptr::eq(self.current.get(), fiber) {
             return Some(RawTrace::capture_here());
         }
-        let local = fiber.local(self);
+        let local = fiber.owned(self);
         let suspended = matches!(local.state.get(), State::Parked | State::Runnable);
         if !suspended || !local.started.get() {
             return None;
@@ -122,7 +124,7 @@ impl Scheduler {
         self.tracer.requested.set(true);
         // SAFETY: `current`, when set, is the running fiber, held by `self.fibers`.
         let back_to = match unsafe { self.current.get().as_ref() } {
-            Some(me) => stack_of(me.local(self)),
+            Some(me) => stack_of(me.owned(self)),
             None => SwitchTo::Main,
         };
         self.tracer.back_to.set(back_to);
@@ -168,11 +170,11 @@ impl Scheduler {
     /// Every fiber of this scheduler, with its backtrace. Runs no user code.
     pub(crate) fn dump(&self) -> Dump {
         let now = Instant::now();
-        let fibers: Vec<*const FiberShared> = self
+        let fibers: Vec<*const FiberBlock> = self
             .fibers
             .borrow()
             .iter()
-            .map(|(_, f)| f.shared() as *const FiberShared)
+            .map(|(_, f)| f.block() as *const FiberBlock)
             .collect();
         let raw: Vec<Option<RawTrace>> = fibers
             .iter()
@@ -187,7 +189,7 @@ impl Scheduler {
         for (ptr, raw) in fibers.into_iter().zip(raw) {
             // SAFETY: as above.
             let fiber = unsafe { &*ptr };
-            let local = fiber.local(self);
+            let local = fiber.owned(self);
             let state = match local.state.get() {
                 _ if ptr::eq(self.current.get(), fiber) => FiberState::Running,
                 State::Running => FiberState::Running,

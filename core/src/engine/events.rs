@@ -3,18 +3,17 @@
 //! | target            | level | when                                   | fields |
 //! |-------------------|-------|----------------------------------------|--------|
 //! | `spindle::fiber`  | TRACE | a fiber is spawned / finishes           | `fiber`, `name`, `spawned_at`, `scheduler` |
-//! | `spindle::stall`  | WARN  | a stall is reported, and when it ends   | `fiber`, `name`, `spawned_at`, `held_ms`, `cpu_ms`, `phase`, `cause`, `backtrace` |
+//! | `spindle::stall`  | WARN  | a stall is reported, and when it ends (sent by `crate::watchdog`) | `fiber`, `name`, `spawned_at`, `held_ms`, `cpu_ms`, `phase`, `cause`, `backtrace` |
 //! | `spindle::deadlock` | ERROR | a deadlock is detected                | `scheduler`, `fibers`, `report` |
 //!
 //! A stack overflow is reported from a signal handler right before the process aborts, where
 //! `tracing` cannot run (it is not async-signal-safe): that report goes to stderr only.
 
-use crate::fiber::FiberShared;
-use crate::watchdog::StallReport;
+use super::fiber::FiberBlock;
 
 /// A fiber was given a stack and queued.
 #[inline]
-pub(crate) fn fiber_spawned(_fiber: &FiberShared, _scheduler: u32) {
+pub(crate) fn fiber_spawned(_fiber: &FiberBlock, _scheduler: u32) {
     #[cfg(feature = "tracing")]
     tracing::trace!(
         target: "spindle::fiber",
@@ -28,7 +27,7 @@ pub(crate) fn fiber_spawned(_fiber: &FiberShared, _scheduler: u32) {
 
 /// A fiber's body returned (or unwound) and the fiber is about to leave its stack.
 #[inline]
-pub(crate) fn fiber_finished(_fiber: &FiberShared, _scheduler: u32) {
+pub(crate) fn fiber_finished(_fiber: &FiberBlock, _scheduler: u32) {
     #[cfg(feature = "tracing")]
     tracing::trace!(
         target: "spindle::fiber",
@@ -37,23 +36,6 @@ pub(crate) fn fiber_finished(_fiber: &FiberShared, _scheduler: u32) {
         spawned_at = %_fiber.spawned_at,
         scheduler = _scheduler,
         "fiber finished"
-    );
-}
-
-/// A stall report (also given to the stall hook).
-pub(crate) fn stall(_report: &StallReport) {
-    #[cfg(feature = "tracing")]
-    tracing::warn!(
-        target: "spindle::stall",
-        fiber = _report.fiber.as_u64().get(),
-        name = _report.name.as_deref().unwrap_or(""),
-        spawned_at = %_report.spawned_at,
-        held_ms = _report.held_for.as_secs_f64() * 1e3,
-        cpu_ms = _report.cpu_time.map(|c| c.as_secs_f64() * 1e3),
-        phase = ?_report.phase,
-        cause = ?_report.cause,
-        backtrace = _report.backtrace.as_ref().map(|b| b.to_string()),
-        "{_report}"
     );
 }
 

@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use crate::fiber::FiberShared;
+use super::fiber::FiberBlock;
 
 /// Identifies one armed timer, for [`Timers::cancel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ struct Entry {
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     generation: u32,
-    fiber: Option<*const FiberShared>,
+    fiber: Option<*const FiberBlock>,
 }
 
 /// The timers of one scheduler.
@@ -49,7 +49,7 @@ pub(crate) struct Timers {
 
 impl Timers {
     /// Arms a timer that wakes `fiber` at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, fiber: *const FiberShared) -> TimerKey {
+    pub(crate) fn insert(&mut self, deadline: Instant, fiber: *const FiberBlock) -> TimerKey {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -124,7 +124,7 @@ impl Timers {
     }
 
     /// Removes and returns the earliest timer if it is due at `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<*const FiberShared> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<*const FiberBlock> {
         self.skip_stale();
         let Reverse(top) = *self.heap.peek()?;
         if top.deadline > now {
@@ -147,8 +147,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn fake(n: usize) -> *const FiberShared {
-        n as *const FiberShared
+    fn fake(n: usize) -> *const FiberBlock {
+        n as *const FiberBlock
     }
 
     #[test]

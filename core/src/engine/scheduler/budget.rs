@@ -40,7 +40,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::Scheduler;
-use crate::fiber::FiberShared;
+use crate::engine::fiber::FiberBlock;
 
 /// Operations between clock readings of the time slice.
 pub(super) const CLOCK_EVERY: u32 = 16;
@@ -144,7 +144,7 @@ impl Scheduler {
     fn poll_without_blocking(&self) {
         self.drain_remote();
         if self.reactor.borrow().registered() > 0 {
-            let wake = |fiber: *const FiberShared| {
+            let wake = |fiber: *const FiberBlock| {
                 // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
                 let fiber = unsafe { &*fiber };
                 self.unpark_local(fiber);

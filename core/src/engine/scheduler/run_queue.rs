@@ -4,14 +4,14 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::Scheduler;
-use crate::fiber::FiberShared;
+use crate::engine::fiber::FiberBlock;
 
 /// A FIFO of runnable fibers, linked through each fiber's `next_runnable` cell: push and pop
 /// are a few plain loads and stores, with no allocation.
 #[derive(Debug)]
 pub(super) struct RunQueue {
-    head: Cell<*const FiberShared>,
-    tail: Cell<*const FiberShared>,
+    head: Cell<*const FiberBlock>,
+    tail: Cell<*const FiberBlock>,
     len: Cell<usize>,
 }
 
@@ -28,11 +28,11 @@ impl Default for RunQueue {
 impl RunQueue {
     /// Appends `f`, a fiber of `sched` that is in no queue.
     #[inline]
-    pub(super) fn push(&self, sched: &Scheduler, f: &FiberShared) {
-        f.local(sched).next_runnable.set(ptr::null());
+    pub(super) fn push(&self, sched: &Scheduler, f: &FiberBlock) {
+        f.owned(sched).next_runnable.set(ptr::null());
         match self.tail.get() {
             // SAFETY: queued fibers are kept alive by `sched.fibers`.
-            tail if !tail.is_null() => unsafe { &*tail }.local(sched).next_runnable.set(f),
+            tail if !tail.is_null() => unsafe { &*tail }.owned(sched).next_runnable.set(f),
             _ => self.head.set(f),
         }
         self.tail.set(f);
@@ -41,14 +41,14 @@ impl RunQueue {
 
     /// Removes the oldest fiber.
     #[inline]
-    pub(super) fn pop(&self, sched: &Scheduler) -> Option<&FiberShared> {
+    pub(super) fn pop(&self, sched: &Scheduler) -> Option<&FiberBlock> {
         let head = self.head.get();
         if head.is_null() {
             return None;
         }
         // SAFETY: queued fibers are kept alive by `sched.fibers`.
         let head = unsafe { &*head };
-        let next = head.local(sched).next_runnable.get();
+        let next = head.owned(sched).next_runnable.get();
         self.head.set(next);
         if next.is_null() {
             self.tail.set(ptr::null());

@@ -11,7 +11,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Scheduler;
-use crate::blocking;
+
+/// Jobs handed to threads outside any scheduler (the `unblock` pool), submitted and not yet
+/// finished, over the whole process. The pool counts a job until its result is stored and
+/// its fiber unparked, so while this is non-zero a remote wake-up may still arrive: the
+/// deadlock detector must not report a hang then.
+pub(crate) static OFFLOADED_JOBS: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of [`OFFLOADED_JOBS`] now.
+pub(crate) fn jobs_in_flight() -> usize {
+    OFFLOADED_JOBS.load(Ordering::Acquire)
+}
 
 /// Runtimes running now, plus plain threads that have parked through spindle (see
 /// [`note_plain_thread`]): the parties that could wake a fiber from outside its scheduler.
@@ -52,7 +62,7 @@ impl Scheduler {
             && self.run_queue.len() == 0
             && self.timers.borrow().len() == 0
             && self.reactor.borrow().waiting() == 0
-            && blocking::jobs_in_flight() == 0
+            && jobs_in_flight() == 0
     }
 
     /// Whether no one outside this scheduler could wake a fiber: no other runtime runs, no
@@ -76,7 +86,7 @@ impl Scheduler {
              held by user code). Parked fibers:{}",
             self.list_fibers_with_backtraces()
         );
-        crate::events::deadlock(self.id, self.fibers.borrow().len(), &report);
+        crate::engine::events::deadlock(self.id, self.fibers.borrow().len(), &report);
         *self.deadlock.borrow_mut() = Some(report);
         self.begin_shutdown();
     }
