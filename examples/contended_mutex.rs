@@ -1,11 +1,16 @@
 //! One lock, two threads: 1,000,000 increments of a counter behind `std::sync::Mutex` from two
 //! plain threads, and behind `spindle::sync::Mutex` from fibers on the two schedulers of a
 //! thread-per-core runtime (one fiber per scheduler, then four). Each case runs `ROUNDS` times
-//! (default 5); prints min / median / max wall time.
+//! (default 5), after one untimed round of each; prints min / median / max wall time and
+//! each spindle median as a multiple of std's.
 //!
 //! ```sh
 //! cargo run --release --example contended_mutex            # ROUNDS=9 for more rounds
 //! ```
+//!
+//! On a loaded 2-core machine the two threads of a case often run one after the other, which
+//! measures uncontended locking. To have both run at once (as root; SCHED_FIFO, so keep runs
+//! short): `chrt -f 10 target/release/examples/contended_mutex`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,15 +63,22 @@ fn spindle_schedulers(fibers_per_scheduler: usize) -> Duration {
     elapsed
 }
 
-fn summary(name: &str, mut times: Vec<Duration>) {
+/// Prints min / median / max, and the median's ratio to `base` (std's median); returns the
+/// median.
+fn summary(name: &str, mut times: Vec<Duration>, base: Option<Duration>) -> Duration {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let median = times[times.len() / 2];
+    let ratio = base
+        .map(|base| format!("   {:.2}x std", median.as_secs_f64() / base.as_secs_f64()))
+        .unwrap_or_default();
     println!(
-        "{name:<44} min {:>8.1} ms   median {:>8.1} ms   max {:>8.1} ms",
+        "{name:<46} min {:>6.1} ms   median {:>6.1} ms   max {:>6.1} ms{ratio}",
         ms(times[0]),
-        ms(times[times.len() / 2]),
+        ms(median),
         ms(times[times.len() - 1])
     );
+    median
 }
 
 fn main() {
@@ -74,6 +86,11 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
+    // One untimed round of each first: the first runtime of a process pays one-time set-up
+    // (the stall detector registers the process for `membarrier`, 16 ms on a loaded VM).
+    std_threads();
+    spindle_schedulers(1);
+    spindle_schedulers(4);
     let (mut std_t, mut one, mut four) = (Vec::new(), Vec::new(), Vec::new());
     // Interleaved, so that load elsewhere on the machine hits every case alike.
     for _ in 0..rounds {
@@ -82,7 +99,15 @@ fn main() {
         four.push(spindle_schedulers(4));
     }
     println!("1,000,000 increments of one counter, {rounds} rounds:");
-    summary("std::sync::Mutex, 2 threads", std_t);
-    summary("spindle::sync::Mutex, 2 schedulers x 1 fiber", one);
-    summary("spindle::sync::Mutex, 2 schedulers x 4 fibers", four);
+    let base = summary("std::sync::Mutex, 2 threads", std_t, None);
+    summary(
+        "spindle::sync::Mutex, 2 schedulers x 1 fiber",
+        one,
+        Some(base),
+    );
+    summary(
+        "spindle::sync::Mutex, 2 schedulers x 4 fibers",
+        four,
+        Some(base),
+    );
 }

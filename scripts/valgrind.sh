@@ -99,8 +99,9 @@ echo "== valgrind: integration tests"
 tests=()
 for name in fiber shutdown thread_per_core deadlock thread os_unix swap_spindle \
     tcp_stream tcp_listener udp_socket unix_stream unix_listener unix_datagram dns \
-    sync_mutex sync_rwlock sync_condvar sync_mpsc sync_semaphore sync_teardown \
-    fs file_lock unblock pipe process stdio; do
+    sync_mutex sync_rwlock sync_condvar sync_barrier sync_mpsc sync_mpmc sync_semaphore \
+    sync_wait_group sync_teardown \
+    fs file_lock unblock pipe fd process stdio; do
     tests+=("--test=$name")
 done
 cargo test -p spindle "${tests[@]}" -- "${skip_args[@]}"

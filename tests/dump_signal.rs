@@ -28,8 +28,10 @@ fn child() {
             .unwrap();
         fiber::yield_now();
         // To the process, as `kill -USR2 <pid>` would: any thread may take it.
+        // SAFETY: `getpid` has no preconditions.
+        let me = unsafe { libc::getpid() };
         // SAFETY: sending a signal this runtime handles to our own process.
-        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR2) }, 0);
+        assert_eq!(unsafe { libc::kill(me, libc::SIGUSR2) }, 0);
         fiber::sleep(Duration::from_millis(500));
         eprintln!("child: done");
         drop(idle);

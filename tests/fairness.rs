@@ -7,6 +7,8 @@ mod util;
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use spindle::fiber;
@@ -160,6 +162,52 @@ fn budget_none_turns_it_off() {
         })
     });
     assert_eq!(yields, 0);
+}
+
+/// A fiber alone on its thread (nothing else runnable, no timer, no fd) spends its budget
+/// without looking at the clock or the reactor; a wake-up from another thread must still get
+/// the woken fiber its turn, at the next spent budget.
+#[test]
+fn a_fiber_alone_taking_locks_lets_a_fiber_woken_from_another_thread_run() {
+    let ran = on_thread(|| {
+        spindle::run(|| {
+            let go = Arc::new(AtomicBool::new(false));
+            let ran = Rc::new(Cell::new(false));
+            let woken = {
+                let (go, ran) = (Arc::clone(&go), Rc::clone(&ran));
+                fiber::spawn(move || {
+                    while !go.load(Ordering::Acquire) {
+                        fiber::park();
+                    }
+                    ran.set(true);
+                })
+            };
+            fiber::yield_now(); // `woken` parks: this fiber is now alone on its thread
+            let handle = woken.fiber().clone();
+            let waker = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                go.store(true, Ordering::Release);
+                handle.unpark();
+            });
+            // Only uncontended locks, which count against the budget and never park. The
+            // bound only keeps a broken build from hanging the test.
+            let m = spindle::sync::Mutex::new(0u64);
+            let start = Instant::now();
+            while !ran.get() && start.elapsed() < Duration::from_secs(10) {
+                for _ in 0..1000 {
+                    *m.lock().unwrap() += 1;
+                }
+            }
+            let ran_meanwhile = ran.get();
+            waker.join().unwrap();
+            woken.join().unwrap();
+            ran_meanwhile
+        })
+    });
+    assert!(
+        ran,
+        "a fiber woken from another thread never ran while another held the thread"
+    );
 }
 
 /// A zero budget is refused with a message that says what to do.

@@ -1,8 +1,8 @@
-//! `spindle::sync::Condvar` and `Barrier`: hand-offs between fibers and threads, timeouts.
+//! `spindle::sync::Condvar`: hand-offs between fibers and threads, timeouts.
 
 use spindle::fiber;
 use spindle::sync::atomic::{AtomicUsize, Ordering};
-use spindle::sync::{Arc, Barrier, Condvar, Mutex};
+use spindle::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -149,60 +149,4 @@ fn wait_timeout_while_returns_early_when_the_condition_clears() {
         assert!(result.timed_out());
         assert!(*g);
     });
-}
-
-#[test]
-fn barrier_releases_fibers_in_rounds_with_one_leader_each() {
-    const PARTIES: usize = 50;
-    const ROUNDS: usize = 5;
-    let (leaders, max_skew) = spindle::run(|| {
-        let barrier = Arc::new(Barrier::new(PARTIES));
-        let arrived = Arc::new(AtomicUsize::new(0));
-        let fibers: Vec<_> = (0..PARTIES)
-            .map(|_| {
-                let (barrier, arrived) = (barrier.clone(), arrived.clone());
-                fiber::spawn(move || {
-                    let mut leaders = 0;
-                    let mut max_skew = 0;
-                    for round in 0..ROUNDS {
-                        arrived.fetch_add(1, Ordering::SeqCst);
-                        fiber::yield_now();
-                        if barrier.wait().is_leader() {
-                            leaders += 1;
-                        }
-                        // Everyone of this round has arrived before anyone leaves.
-                        let seen = arrived.load(Ordering::SeqCst);
-                        max_skew =
-                            max_skew.max((round + 1) * PARTIES - seen.min((round + 1) * PARTIES));
-                    }
-                    (leaders, max_skew)
-                })
-            })
-            .collect();
-        fibers
-            .into_iter()
-            .map(|f| f.join().unwrap())
-            .fold((0, 0), |(l, s), (l2, s2)| (l + l2, s.max(s2)))
-    });
-    assert_eq!(leaders, ROUNDS);
-    assert_eq!(max_skew, 0);
-}
-
-#[test]
-fn barrier_between_fibers_of_two_runtimes_and_a_plain_thread() {
-    let barrier = Arc::new(Barrier::new(3));
-    let runtimes: Vec<_> = (0..2)
-        .map(|_| {
-            let barrier = barrier.clone();
-            thread::spawn(move || spindle::run(move || barrier.wait().is_leader()))
-        })
-        .collect();
-    let me = barrier.wait().is_leader();
-    let leaders = runtimes
-        .into_iter()
-        .map(|t| t.join().unwrap())
-        .filter(|&l| l)
-        .count()
-        + usize::from(me);
-    assert_eq!(leaders, 1);
 }

@@ -1,12 +1,12 @@
-//! `spindle::sync::mpsc` and `mpmc`: fibers and threads in both directions, bounded
+//! `spindle::sync::mpsc`: fibers and threads in both directions, bounded
 //! back-pressure, rendezvous, timeouts, disconnection.
 
 use spindle::fiber;
+use spindle::sync::Arc;
 use spindle::sync::atomic::{AtomicUsize, Ordering};
 use spindle::sync::mpsc::{
     self, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError,
 };
-use spindle::sync::{Arc, mpmc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -242,80 +242,4 @@ fn try_iter_and_into_iter() {
     tx.send(3).unwrap();
     drop(tx);
     assert_eq!(rx.into_iter().collect::<Vec<_>>(), [3]);
-}
-
-#[test]
-fn mpmc_delivers_each_message_to_exactly_one_of_many_receivers() {
-    const N: usize = 10_000;
-    let (sum, count) = spindle::run(|| {
-        let (tx, rx) = mpmc::bounded(16);
-        let consumers: Vec<_> = (0..8)
-            .map(|_| {
-                let rx = rx.clone();
-                fiber::spawn(move || {
-                    rx.iter()
-                        .fold((0usize, 0usize), |(s, c), v: usize| (s + v, c + 1))
-                })
-            })
-            .collect();
-        drop(rx);
-        let producers: Vec<_> = (0..4)
-            .map(|k| {
-                let tx = tx.clone();
-                fiber::spawn(move || {
-                    for i in (k..N).step_by(4) {
-                        tx.send(i).unwrap();
-                    }
-                })
-            })
-            .collect();
-        drop(tx);
-        for p in producers {
-            p.join().unwrap();
-        }
-        consumers
-            .into_iter()
-            .map(|c| c.join().unwrap())
-            .fold((0, 0), |(s, c), (s2, c2)| (s + s2, c + c2))
-    });
-    assert_eq!(count, N);
-    assert_eq!(sum, N * (N - 1) / 2);
-}
-
-#[test]
-fn mpmc_across_threads_and_send_timeout() {
-    let (tx, rx) = mpmc::unbounded();
-    let workers: Vec<_> = (0..3)
-        .map(|_| {
-            let rx = rx.clone();
-            thread::spawn(move || spindle::run(move || rx.iter().count()))
-        })
-        .collect();
-    drop(rx);
-    for i in 0..3_000 {
-        tx.send(i).unwrap();
-    }
-    drop(tx);
-    assert_eq!(
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap())
-            .sum::<usize>(),
-        3_000
-    );
-
-    let (tx, rx) = mpmc::bounded(1);
-    tx.send(1).unwrap();
-    assert_eq!(
-        tx.send_timeout(2, Duration::from_millis(5)),
-        Err(mpmc::SendTimeoutError::Timeout(2))
-    );
-    assert_eq!(rx.recv(), Ok(1));
-    assert_eq!(tx.len(), 0);
-    assert_eq!(tx.capacity(), Some(1));
-    drop(rx);
-    assert_eq!(
-        tx.send_timeout(3, Duration::from_millis(5)),
-        Err(mpmc::SendTimeoutError::Disconnected(3))
-    );
 }

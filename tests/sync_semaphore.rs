@@ -1,8 +1,8 @@
-//! `spindle::sync::Semaphore` and `WaitGroup`.
+//! `spindle::sync::Semaphore`.
 
 use spindle::fiber;
 use spindle::sync::atomic::{AtomicUsize, Ordering};
-use spindle::sync::{Arc, Semaphore, WaitGroup};
+use spindle::sync::{Arc, Semaphore};
 use std::thread;
 use std::time::Duration;
 
@@ -94,37 +94,4 @@ fn semaphore_between_a_plain_thread_and_a_fiber() {
     let got = spindle::run(move || (0..100).map(|_| sem.acquire().forget()).count());
     releaser.join().unwrap();
     assert_eq!(got, 100);
-}
-
-#[test]
-fn wait_group_waits_for_fibers_and_threads() {
-    let done = Arc::new(AtomicUsize::new(0));
-    let wg = WaitGroup::new();
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let (wg, done) = (wg.clone(), done.clone());
-            thread::spawn(move || {
-                thread::sleep(Duration::from_millis(5));
-                done.fetch_add(1, Ordering::SeqCst);
-                drop(wg);
-            })
-        })
-        .collect();
-    let done2 = done.clone();
-    spindle::run(move || {
-        for _ in 0..20 {
-            let (wg, done) = (wg.clone(), done2.clone());
-            fiber::spawn(move || {
-                fiber::sleep(Duration::from_millis(1));
-                done.fetch_add(1, Ordering::SeqCst);
-                drop(wg);
-            });
-        }
-        wg.wait();
-        assert_eq!(done2.load(Ordering::SeqCst), 22);
-    });
-    for t in threads {
-        t.join().unwrap();
-    }
-    assert_eq!(done.load(Ordering::SeqCst), 22);
 }

@@ -24,6 +24,7 @@ pub fn current_waiter() -> Fiber {
 /// Whether the caller unwinds because of a panic (not a shutdown's [`Cancelled`](crate::fiber::Cancelled)): the
 /// question lock poisoning asks. A fiber unwound by its runtime's shutdown does not poison
 /// the locks it held.
+#[inline]
 pub fn panicking_poisons() -> bool {
     if !thread::panicking() {
         return false;
@@ -36,6 +37,7 @@ pub fn panicking_poisons() -> bool {
 
 /// The id of the scheduler the caller runs a fiber of, or `None` on a plain thread: lets a
 /// lock tell whether a waiter shares the unlocker's thread.
+#[inline]
 pub fn scheduler_id() -> Option<u32> {
     Scheduler::with_on_fiber(|sched| sched.map(Scheduler::id))
 }
@@ -43,6 +45,7 @@ pub fn scheduler_id() -> Option<u32> {
 /// Whether a fiber about to wait for something another thread holds may spin a little first:
 /// true on a plain thread, and on a fiber whose scheduler has nothing else to run (parking
 /// would only put the thread to sleep, which costs more than a short spin).
+#[inline]
 pub fn may_spin() -> bool {
     Scheduler::with_on_fiber(|current| match current {
         Some(sched) => sched.nothing_else_runnable(),

@@ -222,6 +222,7 @@ pub fn is_fiber() -> bool {
 /// hook with `std::panic::set_hook`, or a fiber re-raises a payload with
 /// `std::panic::resume_unwind` while another fiber of its thread is suspended mid-unwind, the
 /// answer for such a fiber falls back to `std::thread::panicking`.
+#[inline]
 pub fn panicking() -> bool {
     // A fiber unwinds only while its thread does: the cheap process-wide check first (no
     // thread-local lookup on the common path, where nothing panics).

@@ -159,12 +159,16 @@ fn snapshot_code_ranges() {
         _size: libc::size_t,
         count: *mut libc::c_void,
     ) -> libc::c_int {
-        // SAFETY: dl_iterate_phdr passes a valid info for the duration of the callback, and
-        // `count` is the `&mut usize` given to it below.
-        let (info, count) = unsafe { (&*info, &mut *count.cast::<usize>()) };
+        // SAFETY: dl_iterate_phdr passes a valid info for the duration of the callback.
+        let info = unsafe { &*info };
+        // SAFETY: `count` is the `&mut usize` given to dl_iterate_phdr below, unaliased while
+        // the callback runs.
+        let count = unsafe { &mut *count.cast::<usize>() };
         for i in 0..usize::from(info.dlpi_phnum) {
-            // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
-            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            // SAFETY: dlpi_phdr points at dlpi_phnum program headers, so `+ i` stays in them.
+            let ph = unsafe { info.dlpi_phdr.add(i) };
+            // SAFETY: `ph` points at one of those headers, valid during the callback.
+            let ph = unsafe { &*ph };
             if ph.p_type != libc::PT_LOAD || ph.p_flags & libc::PF_X == 0 {
                 continue;
             }

@@ -108,9 +108,11 @@ pub(crate) fn pin_to_cpu(index: usize) -> io::Result<usize> {
 /// with [`clock_time`] for as long as this thread lives.
 pub(crate) fn thread_cpu_clock() -> Option<libc::clockid_t> {
     let mut clock: libc::clockid_t = 0;
-    // SAFETY: `pthread_self()` is the calling thread, alive during the call; `clock` is a
-    // valid, writable clockid_t.
-    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    // SAFETY: `me` is the calling thread, alive during the call; `clock` is a valid,
+    // writable clockid_t.
+    let rc = unsafe { libc::pthread_getcpuclockid(me, &mut clock) };
     (rc == 0).then_some(clock)
 }
 
@@ -311,14 +313,18 @@ pub(crate) unsafe fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 /// The calling thread's `errno`.
 pub(crate) fn errno() -> libc::c_int {
-    // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
-    unsafe { *libc::__errno_location() }
+    // SAFETY: __errno_location has no preconditions.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: it points at this thread's errno, valid and aligned for the thread's life.
+    unsafe { *errno }
 }
 
 /// Sets the calling thread's `errno` (a signal handler restores the value it interrupted).
 pub(crate) fn set_errno(value: libc::c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = value };
+    // SAFETY: __errno_location has no preconditions.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: it points at this thread's errno, valid and aligned for the thread's life.
+    unsafe { *errno = value };
 }
 
 /// A pipe whose ends close on exec: (read end, write end).
@@ -326,8 +332,11 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // `fds` is a writable array of two ints, as pipe2 requires.
     syscall!(pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
-    // SAFETY: pipe2 succeeded: both are fresh fds that we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    // SAFETY: pipe2 succeeded: the read end is a fresh fd that we now own.
+    let reader = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    // SAFETY: and so is the write end.
+    let writer = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    Ok((reader, writer))
 }
 
 /// Puts `fd` in non-blocking mode (its other status flags are cleared).
@@ -394,16 +403,20 @@ pub(crate) unsafe fn for_each_loaded_object(
 
 /// Whether the caller runs on the process's main thread.
 pub(crate) fn is_main_thread() -> bool {
-    // SAFETY: getpid and gettid have no preconditions.
-    unsafe { libc::getpid() == libc::gettid() }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    // SAFETY: gettid has no preconditions.
+    pid == unsafe { libc::gettid() }
 }
 
 /// The lowest address and size of the calling thread's stack, as pthreads reports them.
 pub(crate) fn thread_stack() -> Option<(*mut u8, usize)> {
     let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
-    // SAFETY: pthread_getattr_np initialises `attr` for the calling thread (pthread_self is
-    // always valid) and reports failure by its return value.
-    if unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) } != 0 {
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    // SAFETY: pthread_getattr_np initialises `attr` for the calling thread (`me`, alive) and
+    // reports failure by its return value.
+    if unsafe { libc::pthread_getattr_np(me, attr.as_mut_ptr()) } != 0 {
         return None;
     }
     let mut addr: *mut libc::c_void = std::ptr::null_mut();

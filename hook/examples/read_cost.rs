@@ -41,11 +41,12 @@ fn round(a: &OwnedFd, b: &OwnedFd, write: WriteFn, read: ReadFn) -> f64 {
     let mut byte = 0u8;
     let started = Instant::now();
     for _ in 0..PAIRS {
-        // SAFETY: `byte` is valid for one byte of reads and writes; the fds are open.
-        unsafe {
-            assert_eq!(write(a, (&raw const byte).cast(), 1), 1);
-            assert_eq!(read(b, (&raw mut byte).cast(), 1), 1);
-        }
+        // SAFETY: `byte` is valid for one byte of reads; the fd is open.
+        let written = unsafe { write(a, (&raw const byte).cast(), 1) };
+        assert_eq!(written, 1);
+        // SAFETY: `byte` is valid for one byte of writes; the fd is open.
+        let read = unsafe { read(b, (&raw mut byte).cast(), 1) };
+        assert_eq!(read, 1);
     }
     started.elapsed().as_nanos() as f64 / f64::from(PAIRS)
 }

@@ -12,6 +12,7 @@ use libc::{sockaddr, socklen_t};
 use spindle_core::__private::reactor::Interest;
 
 use crate::real::{self, syscall3};
+use crate::sys;
 use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};
 use crate::wait::{self, Timeout, WaitError, blocking, errno, on_fiber, set_errno};
 
@@ -83,8 +84,11 @@ pub(crate) unsafe extern "C" fn socketpair(
     let r = unsafe { real(domain, ty_now, protocol, sv) };
     if r == 0 {
         for i in 0..2 {
-            // SAFETY: socketpair succeeded, so it wrote both ints of `sv`.
-            let fd = unsafe { *sv.add(i) };
+            // SAFETY: `sv` points at two ints (the caller's contract), so `sv + i` for i < 2
+            // stays inside that array.
+            let slot = unsafe { sv.add(i) };
+            // SAFETY: socketpair succeeded, so it wrote both ints of `sv`; `slot` is one.
+            let fd = unsafe { *slot };
             created(fd, fiber, ty & libc::SOCK_NONBLOCK != 0);
         }
     }
@@ -248,21 +252,11 @@ pub(crate) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: s
             // A Unix socket's full backlog: try the connect again.
             continue;
         }
-        let mut err: c_int = 0;
-        let mut err_len = size_of::<c_int>() as socklen_t;
-        // SAFETY: `err` and `err_len` are valid for writes and `err_len` holds `err`'s size.
-        let r = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&raw mut err).cast(),
-                &mut err_len,
-            )
+        // A failed `getsockopt` left its own errno: report it as the connect's.
+        let err = match sys::socket_error(fd) {
+            Ok(err) => err,
+            Err(_) => return -1,
         };
-        if r != 0 {
-            return r;
-        }
         if err == 0 {
             return 0;
         }

@@ -64,6 +64,7 @@ mod dns;
 mod fd;
 mod io;
 mod real;
+mod sys;
 mod table;
 mod time;
 mod wait;

@@ -9,6 +9,7 @@ use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
 
 use crate::real;
+use crate::sys;
 use crate::wait::{WaitError, on_fiber, set_errno};
 
 /// A `timespec` that `nanosleep` accepts, as a `Duration`.
@@ -64,13 +65,7 @@ pub(crate) unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timesp
 
 /// The current time of `clock`.
 fn now(clock: libc::clockid_t) -> Option<Duration> {
-    let mut ts = timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let r = unsafe { libc::clock_gettime(clock, &mut ts) };
-    if r == 0 { duration(&ts) } else { None }
+    duration(&sys::clock_now(clock).ok()?)
 }
 
 /// `clock_nanosleep(2)`: on a fiber, for `CLOCK_MONOTONIC`, `CLOCK_REALTIME` and
@@ -198,11 +193,7 @@ struct EpollSet {
 
 impl EpollSet {
     fn new(list: &[pollfd]) -> Option<EpollSet> {
-        // SAFETY: epoll_create1 takes no pointers.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return None;
-        }
+        let fd = sys::epoll_create().ok()?;
         let set = EpollSet {
             fd,
             reg: Registration::new(),
@@ -221,17 +212,12 @@ impl EpollSet {
             if p.events & libc::POLLRDHUP != 0 {
                 events |= libc::EPOLLRDHUP;
             }
-            let mut ev = libc::epoll_event {
-                events: events as u32,
-                u64: 0,
-            };
-            // SAFETY: `ev` is a valid epoll_event; the kernel copies it.
-            let r = unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, p.fd, &mut ev) };
             // EEXIST: the same fd twice in the list, already watched. Any other failure (an
             // fd epoll refuses, such as a regular file, is always ready and so cannot get
             // here) means the set would miss an event: give up on it.
-            if r != 0 && crate::wait::errno() != libc::EEXIST {
-                return None;
+            match sys::epoll_add(fd, p.fd, events as u32) {
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return None,
+                _ => {}
             }
         }
         Some(set)

@@ -19,26 +19,16 @@ use std::ffi::c_int;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
 
 use crate::real;
+use crate::sys;
 use crate::table::{self, MANAGED, RCVTIMEO, SEEN, SNDTIMEO, USER_NB};
 
-/// The calling thread's `errno`.
-#[inline]
-pub(crate) fn errno() -> c_int {
-    // SAFETY: `__errno_location` returns a valid pointer to the calling thread's errno.
-    unsafe { *libc::__errno_location() }
-}
-
-#[inline]
-pub(crate) fn set_errno(value: c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = value }
-}
+pub(crate) use crate::sys::{errno, set_errno};
 
 /// Whether the caller runs on a spindle fiber: the one thread-local check of the fast path.
 #[inline]
@@ -61,16 +51,13 @@ pub(crate) fn adopt(fd: c_int) {
 #[cold]
 fn adopt_slow(fd: c_int, entry: &table::Entry) {
     let saved = errno();
-    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid, writable `stat`; fstat reports a bad fd as an error.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+    let Ok(file_type) = sys::file_type(fd) else {
         set_errno(saved);
         return;
-    }
+    };
     // Standard streams are usually shared with other processes (a parent, a terminal, a
     // supervisor's socket): O_NONBLOCK on their open file would change it for all of them.
-    let state = if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || fd <= 2 {
+    let state = if file_type != libc::S_IFSOCK || fd <= 2 {
         SEEN
     } else {
         match get_fl(fd) {
@@ -118,17 +105,7 @@ pub(crate) fn socket_deadline(fd: c_int, which: Timeout) -> Option<Instant> {
         Timeout::Send if state & SNDTIMEO != 0 => libc::SO_SNDTIMEO,
         _ => return None,
     };
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 0,
-    };
-    let mut len = size_of::<libc::timeval>() as libc::socklen_t;
-    // SAFETY: `tv` and `len` are valid for writes and `len` holds `tv`'s size.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, opt, (&raw mut tv).cast(), &mut len) };
-    if r != 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
-        return None;
-    }
-    let timeout = Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
+    let timeout = sys::socket_timeout(fd, opt).ok()??;
     Instant::now().checked_add(timeout)
 }
 

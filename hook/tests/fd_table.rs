@@ -24,8 +24,11 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` is valid for two ints.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: pipe returned two fresh fds that nothing else owns.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    // SAFETY: pipe returned a fresh read end that nothing else owns.
+    let reader = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    // SAFETY: and a fresh write end that nothing else owns.
+    let writer = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    (reader, writer)
 }
 
 fn connected_pair() -> (TcpStream, TcpStream) {

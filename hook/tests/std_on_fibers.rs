@@ -329,16 +329,14 @@ extern "C" fn on_sigusr1(_: libc::c_int) {}
 #[test]
 fn a_signal_does_not_interrupt_a_parked_read_or_sleep() {
     // A handler without SA_RESTART: a blocking read on a plain thread would fail with EINTR.
-    // SAFETY: an all-zero sigaction is valid; the handler is an extern "C" fn(c_int) that does
-    // nothing, which is async-signal-safe.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sigusr1 as *const () as usize;
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-            0
-        );
-    }
+    // SAFETY: `sigaction` is plain integers, masks and a handler address, for which all-zero
+    // is a valid value (no handler, empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_sigusr1 as *const () as usize;
+    // SAFETY: `action` is initialised; the handler is an extern "C" fn(c_int) that does
+    // nothing, which is async-signal-safe; a null old-action pointer asks for nothing back.
+    let installed = unsafe { libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()) };
+    assert_eq!(installed, 0);
     spindle_core::run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();

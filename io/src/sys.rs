@@ -1,5 +1,16 @@
-//! The one doorway to the OS for spindle-io: every direct `libc` call goes through
-//! [`syscall!`], and the few Linux-only items live here.
+//! The one doorway to the OS for spindle-io: every direct `libc` call of the crate goes
+//! through [`syscall!`] in this module, behind a safe function taking `BorrowedFd`s.
+//!
+//! What it provides, by the part of the crate that uses it:
+//!
+//! | for | items |
+//! |---|---|
+//! | every descriptor | [`set_nonblocking`], [`is_nonblocking`], [`ready_now`], [`read`], [`write`], [`file_type`], [`PIPE_BUF`] |
+//! | sockets | [`accept`], [`recv`] (with [`MSG_PEEK`]), [`recv_raw`], [`send_raw`], [`unix_sockaddr`], [`EINPROGRESS`], [`ENOTCONN`], [`EAGAIN`] |
+//! | files | [`pread_nowait`], [`pread_nowait_append`], [`open_cached`], [`flock`] |
+//! | processes | [`pidfd_open`], [`waitpid`], [`kill`], [`atexit`] |
+//!
+//! Everything else in the crate reaches the OS through `std`, `socket2` or spindle-core.
 
 use std::ffi::CString;
 use std::io;
@@ -37,6 +48,12 @@ pub(crate) const ENOTCONN: i32 = libc::ENOTCONN;
 pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// Switches `O_NONBLOCK` on or off for the open file description behind `fd`.
+///
+/// `ioctl(FIONBIO)` rather than `fcntl(F_GETFL)` + `fcntl(F_SETFL)`: one system call instead of
+/// two, and no read-modify-write of the file status flags, so a flag another thread changes
+/// between the two `fcntl`s (`O_APPEND`, `O_ASYNC`) cannot be lost. Linux handles `FIONBIO` for
+/// every kind of file in the VFS (`ioctl_fionbio`) before any driver sees it, so it is correct
+/// for pipes, terminals, eventfds and sockets alike; it is what `std`'s `set_nonblocking` uses.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
     let mut on = libc::c_int::from(nonblocking);
     // SAFETY: `fd` is a live descriptor for the duration of the borrow; FIONBIO reads one
@@ -55,6 +72,53 @@ pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
     // further argument.
     let flags = syscall!(fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
     Ok(flags & libc::O_NONBLOCK != 0)
+}
+
+/// `PIPE_BUF`: a write of at most this many bytes to a pipe that polls writable does not block.
+pub(crate) const PIPE_BUF: usize = libc::PIPE_BUF;
+
+/// Polls `fd` for `events` (`libc::POLLIN`/`POLLOUT`) without waiting. True when `poll`
+/// reports anything at all (the events, hang-up, error, or an invalid fd): the next
+/// `read`/`write` then returns at once, with data or with the error.
+pub(crate) fn ready_now(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `pfd` is one valid `pollfd` on our stack and we pass a count of 1; a zero
+        // timeout never blocks.
+        match syscall!(poll(&mut pfd, 1, 0)) {
+            Ok(n) => return Ok(n > 0 && pfd.revents != 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `read(2)` on a borrowed descriptor.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+    let n = syscall!(read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()))?;
+    Ok(n as usize)
+}
+
+/// `write(2)` on a borrowed descriptor.
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call.
+    let n = syscall!(write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()))?;
+    Ok(n as usize)
+}
+
+/// What kind of file `fd` is, from `fstat`: `S_IFREG`, `S_IFIFO`, `S_IFCHR`, … (`st_mode & S_IFMT`).
+pub(crate) fn file_type(fd: BorrowedFd<'_>) -> io::Result<libc::mode_t> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of one `stat`, which `fstat` fills on success.
+    syscall!(fstat(fd.as_raw_fd(), st.as_mut_ptr()))?;
+    // SAFETY: `fstat` succeeded, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Ok(st.st_mode & libc::S_IFMT)
 }
 
 /// `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: the new socket comes out ready for the
@@ -278,4 +342,68 @@ pub(crate) fn send_raw(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
         0 as libc::socklen_t
     ))?;
     Ok(n as usize)
+}
+
+/// `flock(2)`: `op` is `LOCK_EX`, `LOCK_SH` or `LOCK_UN`, with `LOCK_NB` to fail with
+/// `WouldBlock` instead of waiting. A wait interrupted by a signal is restarted.
+pub(crate) fn flock(fd: BorrowedFd<'_>, op: libc::c_int) -> io::Result<()> {
+    loop {
+        // SAFETY: `fd` is live for the borrow; `flock` takes an fd and an operation code and
+        // touches no memory of ours.
+        match syscall!(flock(fd.as_raw_fd(), op)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result.map(drop),
+        }
+    }
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that polls readable once process `pid` has exited.
+/// The new descriptor is close-on-exec.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: SYS_pidfd_open takes a pid and a flags word and returns a new descriptor or -1.
+    let fd = syscall!(syscall(libc::SYS_pidfd_open, pid, 0))?;
+    // SAFETY: the syscall succeeded, so `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `waitpid(pid, &status, WNOHANG)` (`block == false`) or `waitpid(pid, &status, 0)`:
+/// `Some(status)` once the child has been reaped, `None` while it runs.
+pub(crate) fn waitpid(pid: u32, block: bool) -> io::Result<Option<libc::c_int>> {
+    let pid = pid as libc::pid_t;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid `c_int` on our stack for `waitpid` to write.
+        match syscall!(waitpid(pid, &mut status, flags)) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `kill(pid, SIGKILL)`.
+pub(crate) fn kill(pid: u32) -> io::Result<()> {
+    // SAFETY: `kill` takes plain integers; the caller guarantees `pid` is its unreaped child,
+    // so the pid cannot have been reused by another process.
+    syscall!(kill(pid as libc::pid_t, libc::SIGKILL))?;
+    Ok(())
+}
+
+/// `atexit(3)`: runs `f` when the process exits normally (returns from `main` or calls `exit`).
+///
+/// # Errors
+///
+/// `OutOfMemory` when libc has no room left for another handler (its only failure).
+pub(crate) fn atexit(f: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `f` is a plain `extern "C" fn()`, as `atexit` requires; a panic cannot unwind
+    // out of it into libc (an `extern "C"` function aborts instead), and it stays valid for
+    // the life of the process, being code.
+    match unsafe { libc::atexit(f) } {
+        0 => Ok(()),
+        _ => Err(io::ErrorKind::OutOfMemory.into()),
+    }
 }

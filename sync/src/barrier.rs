@@ -3,6 +3,7 @@
 use crate::condvar::Condvar;
 use crate::mutex::Mutex;
 use crate::shim::loom_const_fn;
+use crate::waiter::OnUnwind;
 use std::fmt;
 use std::sync::PoisonError;
 
@@ -73,6 +74,11 @@ impl Barrier {
     /// Barriers are reusable after all parties have met. One caller per round (the last
     /// to arrive) gets a result whose [`is_leader`](BarrierWaitResult::is_leader) is `true`.
     ///
+    /// # Notes
+    ///
+    /// A fiber unwound while it waits (its runtime shutting down) leaves the round: the
+    /// others keep waiting for `n` parties that are still alive.
+    ///
     /// # Examples
     ///
     /// ```
@@ -91,12 +97,22 @@ impl Barrier {
         let generation = state.generation_id;
         state.count += 1;
         if state.count < self.num_threads {
+            // A fiber unwound while it waits here (its runtime shutting down) leaves the
+            // round it had joined, so that the round still waits for `n` live parties. The
+            // unwind starts inside `Condvar::wait`, which has released the lock by then.
+            let leave = OnUnwind(|| {
+                let mut state = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.generation_id == generation {
+                    state.count -= 1;
+                }
+            });
             while generation == state.generation_id {
                 state = self
                     .cvar
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
+            leave.disarm();
             BarrierWaitResult(false)
         } else {
             state.count = 0;

@@ -5,7 +5,7 @@
 //! | `QUEUED` (bit 1) | `LOCKED` (bit 0) | meaning                                                        |
 //! |:---:|:---:|-------------------------------------------------------------------------------------|
 //! | 0 | 0 | unlocked, no waiter. `lock` is one `compare_exchange(word → word \| LOCKED)`              |
-//! | 0 | 1 | locked, no waiter. `unlock` is one `compare_exchange(LOCKED → 0)`                          |
+//! | 0 | 1 | locked, no waiter queued. `unlock` is one `compare_exchange(word → word & !LOCKED)`       |
 //! | 1 | 1 | locked, waiters queued. `unlock` takes the slow path (hand-off or release, see below)     |
 //! | 1 | 0 | unlocked, waiters queued: released to let a running locker barge; the woken head waiter competes for it |
 //!
@@ -41,11 +41,18 @@
 //! strict hand-off makes a convoy: every acquisition waits for a remote thread to be woken
 //! and scheduled (microseconds) while the lock sits idle. There, running lockers may barge,
 //! and at least every 0.5 ms the head waiter is served by a hand-off (eventual fairness, as
-//! in parking_lot). A woken waiter that loses the race queues again.
+//! in parking_lot). A woken waiter that loses the race queues again. While a woken waiter
+//! is on its way, an unlock looks at the clock only every 16th time (a clock reading costs
+//! a dozen lock and unlock pairs on a VM), so the deadline may be passed by up to 16
+//! critical sections.
 //!
-//! A locker that finds the mutex held spins briefly before it queues when parking would
-//! only put its thread to sleep (a plain thread, or a fiber whose scheduler has nothing
-//! else to run): a holder on another thread usually releases within that time.
+//! A locker that finds the mutex held checks it a few more times before it queues when
+//! parking would only put its thread to sleep (a plain thread, or a fiber whose scheduler
+//! has nothing else to run) and nobody is queued yet: a holder on another thread may be
+//! about to release. Only a few, and not behind queued waiters: a locker that keeps polling pulls the lock's cache line away from a holder that
+//! re-locks at once, and the lock then ping-pongs between the cores at a cache miss per
+//! acquisition, where a loser that goes to sleep leaves the winner a run of uncontended
+//! acquisitions (measured below `SPINS`).
 
 use crate::shim::{
     AtomicU8, Ordering, clock_nanos, consume_budget, loom_const_fn, may_spin, scheduler_id,
@@ -63,8 +70,17 @@ const WOKEN: u8 = 0b100;
 
 /// How often a waiter on another thread is served by a hand-off, at least.
 const FAIR_INTERVAL_NANOS: u64 = 500_000;
-/// Checks of the lock word a locker makes while spinning before it queues.
-const SPINS: u32 = 256;
+/// While a woken waiter is on its way, an unlock with a remote head waiter reads the clock
+/// (60 ns on a VM, where a lock and unlock take 5) only every this many times.
+const CLOCK_EVERY: u8 = 16;
+/// Checks of the lock word a locker makes while spinning before it queues. 1,000,000
+/// increments from one fiber on each of two schedulers, both threads running at once
+/// (`chrt -f 10 target/release/examples/contended_mutex`, this project's 2-core VM,
+/// where a `pause` costs 70 ns), medians of 7 in two runs each: 0 checks 10.8 ms, 4:
+/// 11.1–11.8 ms, 8: 13.4–14.4 ms, 16 to 32: 22.6–28.1 ms; `std::sync::Mutex` on two
+/// threads 23–26 ms in the same runs. Four fibers on each scheduler: 20–23 ms for 0 to 16
+/// checks, 27–28 ms for 32.
+const SPINS: u32 = 4;
 
 /// What a queued waiter tells the unlocker, and what the unlocker answers.
 #[derive(Debug, Default)]
@@ -80,6 +96,8 @@ struct Queue {
     list: List<Wait>,
     /// `clock_nanos()` after which the next unlock hands off to a remote head waiter.
     fair_at: u64,
+    /// Unlocks that skipped the clock since it was last read (see [`CLOCK_EVERY`]).
+    unclocked: u8,
 }
 
 fn list(queue: &mut Queue) -> &mut List<Wait> {
@@ -97,7 +115,7 @@ impl RawMutex {
         pub(crate) fn new() -> RawMutex {
             RawMutex {
                 word: AtomicU8::new(0),
-                queue: SpinLock::new(Queue { list: List::new(), fair_at: 0 }),
+                queue: SpinLock::new(Queue { list: List::new(), fair_at: 0, unclocked: 0 }),
             }
         }
     }
@@ -130,11 +148,14 @@ impl RawMutex {
     /// docs).
     #[inline]
     pub(crate) fn unlock(&self) {
-        // Looking first spares the contended case a failing compare-exchange.
-        if self.word.load(Ordering::Relaxed) != LOCKED
+        // Looking first spares the contended case a failing compare-exchange. With nobody
+        // queued there is nobody to hand off to or wake (a waiter woken earlier, `WOKEN`,
+        // is on its way and stays marked): clear `LOCKED` alone.
+        let word = self.word.load(Ordering::Relaxed);
+        if word & QUEUED != 0
             || self
                 .word
-                .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(word, word & !LOCKED, Ordering::Release, Ordering::Relaxed)
                 .is_err()
         {
             self.unlock_contended();
@@ -146,7 +167,9 @@ impl RawMutex {
         // Whether this locker is the one an unlock woke to compete (`WOKEN` stands for it).
         let mut woken = false;
         loop {
-            if may_spin() {
+            // Not while others are queued (as parking_lot): the lock is already contended,
+            // and a spinner that wins only makes it change cores once more.
+            if may_spin() && self.word.load(Ordering::Relaxed) & QUEUED == 0 {
                 for _ in 0..SPINS {
                     std::hint::spin_loop();
                     if self.try_lock() {
@@ -223,7 +246,14 @@ impl RawMutex {
         let hand_off = match queue.list.front() {
             None => false,
             Some(head) if me.is_some() && head.scheduler == me => true,
+            // Nobody would be woken (one is on its way): the deadline may be looked at
+            // every few unlocks, which stretches it by as many (short) critical sections.
+            Some(_) if word & WOKEN != 0 && queue.unclocked < CLOCK_EVERY => {
+                queue.unclocked += 1;
+                false
+            }
             Some(_) => {
+                queue.unclocked = 0;
                 let now = clock_nanos();
                 let due = now >= queue.fair_at;
                 if due {

@@ -97,8 +97,10 @@ impl<P> List<P> {
     /// The payload of the longest waiter, if any.
     pub(crate) fn front(&self) -> Option<&P> {
         // SAFETY: a linked node is alive (its owner unlinks it under this list's lock
-        // before its frame ends) and, while we hold the lock, nobody else touches it.
-        unsafe { self.head.as_ref().map(|node| &*node.payload.get()) }
+        // before its frame ends), so `head` is null or points at a live node.
+        let head = unsafe { self.head.as_ref() }?;
+        // SAFETY: while we hold the lock, nobody else touches a linked node's payload.
+        Some(unsafe { &*head.payload.get() })
     }
 
     /// Unlinks the longest waiter, lets `f` read or fill its payload, and marks it

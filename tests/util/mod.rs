@@ -1,4 +1,4 @@
-//! Helpers shared by the networking tests (`tcp_*`, `udp_socket`, `unix_*`, `net_util`).
+//! Helpers shared by the networking tests (`tcp_*`, `udp_socket`, `unix_*`, `all_sockets`).
 //!
 //! Each test file uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]

@@ -198,13 +198,13 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn, arg: *mut u8) -> *
         0,                              // rbp
         trampoline as *const () as u64, // return address
     ];
-    // SAFETY: the caller guarantees the 64 bytes below `top` are writable and `top` is
-    // 16-aligned, so `top - 64` is aligned for u64 and the 8 words fit.
-    unsafe {
-        let sp = words.sub(frame.len());
-        sp.copy_from_nonoverlapping(frame.as_ptr(), frame.len());
-        sp.cast()
-    }
+    // SAFETY: the caller guarantees the 64 bytes below `top` are writable, so `top - 64`
+    // stays inside the same stack allocation.
+    let sp = unsafe { words.sub(frame.len()) };
+    // SAFETY: `top` is 16-aligned, so `sp = top - 64` is aligned for u64; the 8 words fit in
+    // the 64 writable bytes, and `frame` (a local array) cannot overlap the stack.
+    unsafe { sp.copy_from_nonoverlapping(frame.as_ptr(), frame.len()) };
+    sp.cast()
 }
 
 /// Makes a valgrind client request: `args[0]` is the request code, `args[1..]` its

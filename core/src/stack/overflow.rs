@@ -60,9 +60,10 @@ pub(crate) fn install_overflow_handler(describe: DescribeGuardHit) {
 }
 
 extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; si_addr is defined for
-    // SIGSEGV and SIGBUS.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let siginfo = unsafe { &*info };
+    // SAFETY: si_addr is defined for SIGSEGV and SIGBUS, the signals this handler is for.
+    let addr = unsafe { siginfo.si_addr() } as usize;
     let mut buf = Message::new();
     let describe = DESCRIBE.get().copied().unwrap_or(|_, _| false);
     if describe(addr, &mut |name, id, kib| {

@@ -187,7 +187,9 @@ mod tests {
         // A fresh fiber writes its first frame at the top: under memcheck that must be allowed
         // (the release marked the whole stack inaccessible).
         // SAFETY: the word below `top` is inside the usable part of a stack we own.
-        unsafe { again.top().cast::<u64>().sub(1).write(1) };
+        let word = unsafe { again.top().cast::<u64>().sub(1) };
+        // SAFETY: `word` is that word: writable, and aligned (`top` is 16-aligned).
+        unsafe { word.write(1) };
         pool.release(again);
     }
 }

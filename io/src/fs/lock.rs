@@ -18,7 +18,7 @@ use std::time::Duration;
 use spindle_core::fiber;
 
 use super::File;
-use crate::io::sys;
+use crate::sys;
 
 /// The first pause between two tries of a contended lock.
 const FIRST_PAUSE: Duration = Duration::from_millis(1);

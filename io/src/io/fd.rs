@@ -2,15 +2,14 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::ptr;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
-use spindle_core::__private::reactor::{Interest, Registration};
-use spindle_core::fiber;
+use spindle_core::__private::reactor::Interest;
 
-use super::sys;
+use crate::source::{Direction, Source};
+use crate::sys;
 
 /// A file descriptor made fiber-aware: its reads and writes park the calling fiber instead of
 /// blocking the thread.
@@ -67,11 +66,33 @@ use super::sys;
 /// # }
 /// ```
 pub struct Fd<T: AsFd> {
-    /// In a `ManuallyDrop` so that `Drop` can deregister the fd before it is closed.
-    io: ManuallyDrop<T>,
-    registration: Registration,
+    /// The wait loop (`Source::do_io`) and the reactor registration of `io`'s descriptor.
+    /// Declared before `io`, so it is dropped first: the descriptor leaves the reactor before
+    /// `io` closes it.
+    source: Source<Descriptor>,
+    io: T,
     /// Whether `O_NONBLOCK` was already set when the fd was wrapped.
     was_nonblocking: bool,
+}
+
+/// `io`'s descriptor as the [`Source`] of an [`Fd`] sees it: the number of the descriptor `io`
+/// holds, which the `Fd` keeps open for as long as the `Source` exists (see the field order of
+/// [`Fd`]).
+///
+/// The operations of an `Fd` run on `io` itself, not on this; the `Source` needs the
+/// descriptor only to wait on it and to deregister it. The number changes only if an `op`
+/// given `&mut T` swaps `io`'s descriptor for another (see [`Fd::read_with_mut`]).
+#[derive(Debug)]
+struct Descriptor(AtomicI32);
+
+impl AsFd for Descriptor {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: a `Descriptor` lives only in the `source` of an `Fd`, which is dropped
+        // (or, in `into_inner`, dropped first) before the `io` whose open descriptor this is;
+        // `Fd::with_mut` writes the new number here if an `op` swapped `io`'s descriptor,
+        // before anything borrows it again.
+        unsafe { BorrowedFd::borrow_raw(self.0.load(Ordering::Relaxed)) }
+    }
 }
 
 impl<T: AsFd> Fd<T> {
@@ -79,7 +100,8 @@ impl<T: AsFd> Fd<T> {
     ///
     /// # Errors
     ///
-    /// The error of `fcntl(2)` if the mode cannot be read or set (for example `EBADF`).
+    /// The error of `fcntl(2)` or `ioctl(2)` if the mode cannot be read or set (for example
+    /// `EBADF`).
     pub fn new(io: T) -> io::Result<Fd<T>> {
         let fd = io.as_fd();
         let was_nonblocking = sys::is_nonblocking(fd)?;
@@ -87,8 +109,8 @@ impl<T: AsFd> Fd<T> {
             sys::set_nonblocking(fd, true)?;
         }
         Ok(Fd {
-            io: ManuallyDrop::new(io),
-            registration: Registration::new(),
+            source: Source::new(Descriptor(AtomicI32::new(fd.as_raw_fd()))),
+            io,
             was_nonblocking,
         })
     }
@@ -104,17 +126,16 @@ impl<T: AsFd> Fd<T> {
     ///
     /// # Errors
     ///
-    /// The error of `fcntl(2)` if the mode cannot be restored; the value is dropped then.
+    /// The error of `ioctl(2)` if the mode cannot be restored; the value is dropped then.
     pub fn into_inner(self) -> io::Result<T> {
-        let mut this = ManuallyDrop::new(self);
-        this.registration.deregister(this.io.as_fd());
-        // SAFETY: `this` is never used or dropped again after these two: `registration` is an
-        // initialised field dropped in place once, `io` is taken out of its `ManuallyDrop` once.
-        let io = unsafe {
-            ptr::drop_in_place(&mut this.registration);
-            ManuallyDrop::take(&mut this.io)
-        };
-        if !this.was_nonblocking {
+        let Fd {
+            source,
+            io,
+            was_nonblocking,
+        } = self;
+        // Dropping the source takes the descriptor out of the reactor.
+        drop(source);
+        if !was_nonblocking {
             sys::set_nonblocking(io.as_fd(), false)?;
         }
         Ok(io)
@@ -174,7 +195,7 @@ impl<T: AsFd> Fd<T> {
         if sys::ready_now(self.io.as_fd(), events)? {
             return Ok(());
         }
-        self.registration.wait(self.io.as_fd(), interest, deadline)
+        self.source.wait(interest, deadline)
     }
 
     /// Runs the non-blocking operation `op` until it does not fail with `WouldBlock`,
@@ -206,7 +227,7 @@ impl<T: AsFd> Fd<T> {
     /// # }
     /// ```
     pub fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.retry(Interest::READABLE, || op(&self.io))
+        self.source.do_io(Direction::Read, |_| op(&self.io))
     }
 
     /// Like [`read_with`](Fd::read_with), waiting for writability between attempts.
@@ -215,71 +236,57 @@ impl<T: AsFd> Fd<T> {
     ///
     /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
     pub fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.retry(Interest::WRITABLE, || op(&self.io))
+        self.source.do_io(Direction::Write, |_| op(&self.io))
     }
 
     /// Like [`read_with`](Fd::read_with), with mutable access to the wrapped value.
     ///
-    /// `op` must not replace the descriptor (for example by assigning a new value to `*io`):
-    /// the reactor watches the old one, and waits would never end.
+    /// # Panics
+    ///
+    /// If `op` replaces the descriptor (for example by assigning a new value to `*io`): the
+    /// reactor watches the old one.
     ///
     /// # Errors
     ///
     /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
-    pub fn read_with_mut<R>(
-        &mut self,
-        mut op: impl FnMut(&mut T) -> io::Result<R>,
-    ) -> io::Result<R> {
-        let Fd {
-            io, registration, ..
-        } = self;
-        retry(registration, &mut **io, Interest::READABLE, &mut op)
+    pub fn read_with_mut<R>(&mut self, op: impl FnMut(&mut T) -> io::Result<R>) -> io::Result<R> {
+        self.with_mut(Direction::Read, op)
     }
 
     /// Like [`write_with`](Fd::write_with), with mutable access to the wrapped value. See
     /// [`read_with_mut`](Fd::read_with_mut).
     ///
+    /// # Panics
+    ///
+    /// If `op` replaces the descriptor, as [`read_with_mut`](Fd::read_with_mut).
+    ///
     /// # Errors
     ///
     /// What `op` returns, other than `WouldBlock`; the reactor's registration error.
-    pub fn write_with_mut<R>(
+    pub fn write_with_mut<R>(&mut self, op: impl FnMut(&mut T) -> io::Result<R>) -> io::Result<R> {
+        self.with_mut(Direction::Write, op)
+    }
+
+    /// `Source::do_io` with `&mut T` (the borrows of `source` and `io` are disjoint).
+    fn with_mut<R>(
         &mut self,
+        dir: Direction,
         mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
-        let Fd {
-            io, registration, ..
-        } = self;
-        retry(registration, &mut **io, Interest::WRITABLE, &mut op)
-    }
-
-    fn retry<R>(&self, interest: Interest, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        fiber::consume_budget();
-        loop {
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.registration.wait(self.io.as_fd(), interest, None)?;
-                }
-                result => return result,
+        let Fd { source, io, .. } = self;
+        source.do_io(dir, |fd| {
+            let result = op(io);
+            let now = io.as_fd().as_raw_fd();
+            if now != fd.0.load(Ordering::Relaxed) {
+                // The old descriptor may be closed already: never name it again.
+                fd.0.store(now, Ordering::Relaxed);
+                panic!(
+                    "Fd::read_with_mut/write_with_mut: `op` replaced the wrapped descriptor; \
+                     change the value in place, or wrap the new one in a new `Fd`"
+                );
             }
-        }
-    }
-}
-
-/// The retry loop over `&mut T` (the borrow of `io` and of the registration are disjoint).
-fn retry<T: AsFd, R>(
-    registration: &Registration,
-    io: &mut T,
-    interest: Interest,
-    mut op: impl FnMut(&mut T) -> io::Result<R>,
-) -> io::Result<R> {
-    fiber::consume_budget();
-    loop {
-        match op(io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                registration.wait(io.as_fd(), interest, None)?;
-            }
-            result => return result,
-        }
+            result
+        })
     }
 }
 
@@ -349,19 +356,10 @@ impl<T: AsFd> AsRawFd for Fd<T> {
     }
 }
 
-impl<T: AsFd> Drop for Fd<T> {
-    fn drop(&mut self) {
-        self.registration.deregister(self.io.as_fd());
-        // SAFETY: `io` is dropped here exactly once and not used afterwards; `into_inner`,
-        // the only other place that takes it, forgets `self` so this `drop` does not run.
-        unsafe { ManuallyDrop::drop(&mut self.io) }
-    }
-}
-
 impl<T: AsFd + fmt::Debug> fmt::Debug for Fd<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fd")
-            .field("io", &*self.io)
+            .field("io", &self.io)
             .field("fd", &self.as_raw_fd())
             .finish()
     }
@@ -389,7 +387,7 @@ macro_rules! pipe_fd_traits {
             fn from(end: $ty) -> ::std::os::fd::OwnedFd {
                 match end.fd.into_inner() {
                     Ok(fd) => fd,
-                    // `fcntl` on a descriptor we own cannot fail short of kernel trouble; a
+                    // `ioctl(FIONBIO)` on a descriptor we own cannot fail short of kernel trouble; a
                     // conversion has no way to report it, and a closed fd is worse than one
                     // left non-blocking.
                     Err(e) => panic!("cannot restore blocking mode of a pipe: {e}"),

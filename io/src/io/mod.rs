@@ -14,7 +14,6 @@ mod fd;
 mod lock;
 mod pipe;
 mod stdio;
-pub(crate) mod sys;
 mod terminal;
 
 pub use fd::Fd;

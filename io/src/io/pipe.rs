@@ -96,7 +96,7 @@ impl Read for PipeReader {
 
 impl Read for &PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.read_with(|fd| super::sys::read(fd.as_fd(), buf))
+        self.fd.read_with(|fd| crate::sys::read(fd.as_fd(), buf))
     }
 }
 
@@ -112,7 +112,7 @@ impl Write for PipeWriter {
 
 impl Write for &PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.write_with(|fd| super::sys::write(fd.as_fd(), buf))
+        self.fd.write_with(|fd| crate::sys::write(fd.as_fd(), buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -10,6 +10,10 @@
 //! | pipe, socket, tty, other char device | `poll` now; if not ready, park on the reactor until it is; then `read` | `poll` now; if not ready, park until writable; then `write` at most `PIPE_BUF` bytes |
 //! | regular file, block device, or epoll refuses the fd (`EPERM`) | `read` on the blocking pool ([`unblock`]) | `write` directly (page cache) |
 //!
+//! The pollable rows go through the crate's one wait loop, `Source::do_io`: the operation it
+//! retries is "`poll` now; if ready, `read`/`write`, else report `WouldBlock`", so the
+//! descriptor's mode is never needed.
+//!
 //! On a plain thread (no runtime) every call is the plain blocking system call, as in `std`.
 
 use std::fmt;
@@ -18,12 +22,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use spindle_core::__private::reactor::{Interest, Registration};
 use spindle_core::fiber;
 use spindle_core::unblock;
 
 use super::lock::{FiberLock, Held};
-use super::sys;
+use crate::source::{Direction, Source};
+use crate::sys;
 
 /// The buffer size of `std`'s stdin and stdout.
 const BUF_SIZE: usize = 8 * 1024;
@@ -43,11 +47,12 @@ struct Raw {
 }
 
 thread_local! {
-    /// Each thread's reactor registration of fds 0, 1, 2 (a registration belongs to one
-    /// scheduler, and the standard streams are shared by all threads).
-    static REGISTRATIONS: [Registration; 3] = const {
-        [Registration::new(), Registration::new(), Registration::new()]
-    };
+    /// Each thread's wait loop and reactor registration of fds 0, 1, 2 (a registration
+    /// belongs to one scheduler, and the standard streams are shared by all threads). The
+    /// descriptors stay in the mode they have: the operations passed to `do_io` `poll` before
+    /// they read or write, so they do not block on a blocking descriptor.
+    static SOURCES: [Source<BorrowedFd<'static>>; 3] =
+        [Source::new(STDIN_RAW.fd()), Source::new(STDOUT_RAW.fd()), Source::new(STDERR_RAW.fd())];
 }
 
 impl Raw {
@@ -81,25 +86,42 @@ impl Raw {
         }
     }
 
-    /// Waits until `poll` reports the fd ready for `events`. `Ok(false)` means epoll refused
-    /// the fd: it has been reclassified as not pollable.
-    fn wait_ready(&self, events: libc::c_short, interest: Interest) -> io::Result<bool> {
-        loop {
-            if sys::ready_now(self.fd(), events)? {
-                return Ok(true);
+    /// Runs `op` on the fd through `Source::do_io` once `poll` reports it ready for `events`,
+    /// parking the fiber on the reactor while it is not. `Ok(None)` means epoll refused the fd
+    /// (`EPERM`): it has been reclassified as not pollable and `op` has not run.
+    fn do_io_when_ready(
+        &self,
+        dir: Direction,
+        events: libc::c_short,
+        mut op: impl FnMut(BorrowedFd<'static>) -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        let fd = self.fd();
+        // Whether the last `op` answered `WouldBlock`, so that an error now comes from the
+        // wait on the reactor, not from `poll`, `read` or `write`.
+        let mut waiting = false;
+        // Edge-triggered: any change after the `poll` wakes the wait, since no other fiber of
+        // this thread runs in between. A `read`/`write` that says `WouldBlock` (someone else
+        // set O_NONBLOCK and another reader or writer got there first) waits the same way.
+        let result = SOURCES.try_with(|sources| {
+            sources[self.fd as usize].do_io(dir, |_| {
+                let result = if sys::ready_now(fd, events)? {
+                    op(fd)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+                waiting = matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+                result
+            })
+        });
+        // A fiber running while this thread's locals are torn down has no source left: block
+        // the thread in the plain call, as on a thread without a runtime.
+        let result = result.unwrap_or_else(|_| op(fd));
+        match result {
+            Err(e) if waiting && e.raw_os_error() == Some(libc::EPERM) => {
+                self.kind.store(NOT_POLLABLE, Ordering::Relaxed);
+                Ok(None)
             }
-            // Edge-triggered: any change after the `poll` above wakes us, since no other
-            // fiber of this thread runs in between.
-            let waited =
-                REGISTRATIONS.with(|regs| regs[self.fd as usize].wait(self.fd(), interest, None));
-            match waited {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    self.kind.store(NOT_POLLABLE, Ordering::Relaxed);
-                    return Ok(false);
-                }
-                Err(e) => return Err(e),
-            }
+            result => result.map(Some),
         }
     }
 
@@ -113,20 +135,13 @@ impl Raw {
     }
 
     fn read_on_fiber(&self, buf: &mut [u8]) -> io::Result<usize> {
-        fiber::consume_budget();
-        loop {
-            if self.kind() == POLLABLE && !self.wait_ready(libc::POLLIN, Interest::READABLE)? {
-                continue;
-            }
-            if self.kind() == NOT_POLLABLE {
-                return self.read_pooled(buf);
-            }
-            match sys::read(self.fd(), buf) {
-                // Someone else set O_NONBLOCK and another reader got there first.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return result,
-            }
+        if self.kind() == POLLABLE
+            && let Some(n) =
+                self.do_io_when_ready(Direction::Read, libc::POLLIN, |fd| sys::read(fd, buf))?
+        {
+            return Ok(n);
         }
+        self.read_pooled(buf)
     }
 
     fn read_pooled(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -153,17 +168,14 @@ impl Raw {
     }
 
     fn write_on_fiber(&self, buf: &[u8]) -> io::Result<usize> {
-        fiber::consume_budget();
-        loop {
-            if !self.wait_ready(libc::POLLOUT, Interest::WRITABLE)? {
-                return sys::write(self.fd(), buf);
-            }
-            // Writable means at least PIPE_BUF bytes of room in a pipe: this much cannot block.
-            let len = buf.len().min(sys::PIPE_BUF);
-            match sys::write(self.fd(), &buf[..len]) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return result,
-            }
+        // Writable means at least PIPE_BUF bytes of room in a pipe: this much cannot block.
+        let len = buf.len().min(sys::PIPE_BUF);
+        let written = self.do_io_when_ready(Direction::Write, libc::POLLOUT, |fd| {
+            sys::write(fd, &buf[..len])
+        })?;
+        match written {
+            Some(n) => Ok(n),
+            None => sys::write(self.fd(), buf),
         }
     }
 }
@@ -257,9 +269,9 @@ fn register_exit_flush() {
             let _ = stream.flush();
         }
     }
-    // SAFETY: `flush_at_exit` is a plain `extern "C" fn()` that never unwinds (errors are
-    // ignored and the lock is only tried), as `atexit` requires.
-    let _ = unsafe { libc::atexit(flush_at_exit) };
+    // Without room for the handler (ENOMEM), output left in the buffer at exit is lost, as it
+    // would be on `_exit`; there is nobody to report it to.
+    let _ = sys::atexit(flush_at_exit);
 }
 
 /// A handle to the standard input of the process, mirroring [`std::io::Stdin`].

@@ -10,7 +10,7 @@ use spindle_core::{fiber, unblock};
 
 use super::{ExitStatus, Output};
 use crate::io::Fd;
-use crate::io::sys;
+use crate::sys;
 
 /// A running or exited child process, mirroring [`std::process::Child`].
 ///

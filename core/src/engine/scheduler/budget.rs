@@ -17,6 +17,11 @@
 //! A turn is recognised by the scheduler's switch counter, so the switch path itself does
 //! nothing for the budget: the counter changes, and the next operation starts a fresh count.
 //!
+//! A fiber *alone* on its thread (nothing runnable, no timer, no fd registered, no wake-up
+//! from another thread pending) skips all of this: nobody could take the thread, so it reads
+//! no clock and polls nothing, and a spent budget only counts as a switch to itself (below).
+//! A fiber that takes uncontended locks in a loop then pays the count alone.
+//!
 //! A spent budget yields only if that lets someone else run. The fiber first takes remote
 //! wake-ups, polls the reactor with a zero timeout and fires due timers, right on its own
 //! stack, so that whoever they wake queues ahead of it. Then, if any fiber is runnable, it
@@ -37,6 +42,7 @@
 //! fires about one checkpoint late instead of `poll_interval` switches late.
 
 use std::cell::Cell;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Scheduler;
@@ -106,6 +112,15 @@ impl Scheduler {
     #[cold]
     #[inline(never)]
     fn budget_checkpoint(&self, turn: u64, ops_spent: bool) {
+        if self.alone() {
+            // Nobody else could use the thread, and nothing could wake anyone but another
+            // thread (seen at the next checkpoint): skip the clock reading and the poll.
+            if ops_spent {
+                // As below: a switch to ourselves, for the stall detector.
+                self.publish_current(self.current.get());
+            }
+            return;
+        }
         let spent = ops_spent
             || self.config.time_slice.is_some_and(|slice| {
                 let now = Instant::now();
@@ -137,6 +152,19 @@ impl Scheduler {
             .set(self.counters.budget_yields.get() + 1);
         self.yield_now();
         self.check_cancelled();
+    }
+
+    /// Whether the running fiber is alone on its thread: none runnable, no timer armed, no fd
+    /// registered, no wake-up or spawn from another thread waiting. Then a spent budget has
+    /// nobody to yield to and no event source to poll (a remote wake-up is seen by the next
+    /// checkpoint), and a fiber that only takes uncontended locks reads no clock at all (a
+    /// clock reading costs 60 ns on this project's VM, a lock + unlock 5 ns).
+    #[inline]
+    fn alone(&self) -> bool {
+        self.run_queue.len() == 0
+            && self.timers.borrow().len() == 0
+            && self.reactor.borrow().registered() == 0
+            && !self.shared.has_remote.load(Ordering::Relaxed)
     }
 
     /// From a fiber that spent its budget: takes remote wake-ups, polls the reactor with a

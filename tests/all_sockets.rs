@@ -1,4 +1,4 @@
-//! Behaviour shared by all spindle sockets: descriptors closed and reused while registered,
+//! Behaviour every spindle socket type shares: descriptors closed and reused while registered,
 //! mixed socket kinds on one thread, host-name resolution, and `Send` across threads.
 
 mod util;
