@@ -355,15 +355,19 @@ fn send_with_fd(stream: &std::os::unix::net::UnixStream, data: &[u8]) {
     // SAFETY: `msg` has a control buffer of `space` bytes, room for one header.
     let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     assert!(!cmsg.is_null());
-    // SAFETY: `cmsg` points into `control`, with room for a header and one c_int.
-    unsafe {
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as _;
-        libc::CMSG_DATA(cmsg)
-            .cast::<libc::c_int>()
-            .write_unaligned(fd);
-    }
+    // SAFETY: CMSG_LEN only computes a size.
+    let cmsg_len = unsafe { libc::CMSG_LEN(size_of::<libc::c_int>() as u32) } as usize;
+    let header = libc::cmsghdr {
+        cmsg_len: cmsg_len as _,
+        cmsg_level: libc::SOL_SOCKET,
+        cmsg_type: libc::SCM_RIGHTS,
+    };
+    // SAFETY: `cmsg` points into `control`, with room for a header (`CMSG_SPACE` above).
+    unsafe { cmsg.write_unaligned(header) };
+    // SAFETY: `cmsg` is a valid header in `control`; its data part lies within the buffer.
+    let fd_at = unsafe { libc::CMSG_DATA(cmsg) };
+    // SAFETY: `fd_at` has room for one c_int (`CMSG_SPACE` above).
+    unsafe { fd_at.cast::<libc::c_int>().write_unaligned(fd) };
     // SAFETY: `msg` and what it points to stay valid for the call.
     let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, 0) };
     assert_eq!(
