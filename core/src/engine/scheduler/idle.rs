@@ -133,7 +133,12 @@ mod tests {
     fn backoff(sched: &Scheduler) {
         let (ours, theirs) = UnixStream::pair().unwrap();
         ours.set_nonblocking(true).unwrap();
-        sched.register_io(ours.as_raw_fd()).unwrap();
+        sched
+            .register_io(
+                ours.as_raw_fd(),
+                std::sync::Arc::new(crate::engine::reactor::IoState::new(true)),
+            )
+            .unwrap();
         let yields = u64::from(sched.config.yields_before_sleep);
         assert!(yields > 0);
         // A new registration reports the socket writable once.
