@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server [ADDR] [--threads N] [--acceptor] [--no-budget]
+//!                                            [--yields-before-sleep N]
 //! cargo run --release --example echo_client -- --conns 50   # in another terminal
 //! echo hello | nc -q1 127.0.0.1 7000                        # or by hand
 //! ```
@@ -11,7 +12,9 @@
 //! listener to ADDR with `SO_REUSEPORT` and the kernel spreads the connections; with
 //! `--acceptor`, scheduler 0 accepts them all and hands each stream to the schedulers in turn
 //! with `spindle::runtime::spawn_on`. `--no-budget` turns the cooperative budget off, to measure
-//! what it costs and what it buys.
+//! what it costs and what it buys; `--yields-before-sleep N` sets how often a scheduler that
+//! runs out of work offers its CPU before it sleeps (`0`: never; see
+//! `runtime::Builder::yields_before_sleep`).
 //!
 //! The code is what one would write with `std::net` and a thread per connection, with
 //! `std::thread::spawn` replaced by `fiber::spawn`. A connection that fails or panics is
@@ -46,6 +49,12 @@ fn main() {
             // The cooperative budget off (see `runtime::Builder::budget`), to measure what it
             // costs and what it buys.
             "--no-budget" => builder = builder.budget(None),
+            // How often an idle scheduler offers its CPU before it sleeps (see
+            // `runtime::Builder::yields_before_sleep`; 0 turns it off), to measure what it buys.
+            "--yields-before-sleep" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => builder = builder.yields_before_sleep(n),
+                None => fail("--yields-before-sleep takes a number, 0 or more"),
+            },
             _ if arg.starts_with("--") => fail(&format!(
                 "unknown option {arg}; see the docs at the top of echo_server.rs"
             )),

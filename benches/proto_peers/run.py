@@ -11,6 +11,9 @@ Then, from the repository root:
     python3 benches/proto_peers/run.py                 # everything, 3 rounds
     ROUNDS=1 SECS=3 python3 benches/proto_peers/run.py --only http
     SKIP_BUILD=1 python3 benches/proto_peers/run.py    # reuse the release builds
+    SPINDLE_BEFORE=/tmp/old RESULTS_DIR=/tmp/r python3 benches/proto_peers/run.py --only http
+        # also measures the http_server/kv_server binaries in /tmp/old (say, a build from
+        # before a change) as "spindle before", and writes the tables to /tmp/r
 
 What it runs, every server pinned to core 0 and every client to core 1 (taskset):
 
@@ -41,7 +44,8 @@ from datetime import datetime, timezone
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEERS = os.path.join(ROOT, "benches", "proto_peers")
-RESULTS = os.path.join(ROOT, "benches", "results")
+RESULTS = os.environ.get("RESULTS_DIR", os.path.join(ROOT, "benches", "results"))
+BEFORE = os.environ.get("SPINDLE_BEFORE")
 MAIN_TARGET = os.environ.get("MAIN_TARGET", os.path.join(ROOT, "target"))
 PEERS_TARGET = os.environ.get("PEERS_TARGET", os.path.join(PEERS, "target"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -184,6 +188,7 @@ def build():
 def http_servers():
     servers = [
         ("spindle", [os.path.join(MAIN_TARGET, "release", "examples", "http_server")], {}),
+    ] + ([("spindle before", [os.path.join(BEFORE, "http_server")], {})] if BEFORE else []) + [
         ("may_minihttp", [os.path.join(PEERS_TARGET, "release", "may_http")], {}),
         ("hyper", [os.path.join(PEERS_TARGET, "release", "hyper_http")], {}),
     ]
@@ -236,6 +241,10 @@ def bench_kv():
             "spindle kv_server",
             [os.path.join(MAIN_TARGET, "release", "examples", "kv_server"), "127.0.0.1:8501"],
             8501))
+        if BEFORE:
+            servers.append(Server(
+                "spindle kv_server before",
+                [os.path.join(BEFORE, "kv_server"), "127.0.0.1:8503"], 8503))
         servers.append(Server(
             "redis-server",
             ["redis-server", "--port", "8502", "--bind", "127.0.0.1", "--save", "",

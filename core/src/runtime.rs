@@ -23,6 +23,9 @@ pub const DEFAULT_BUDGET: u32 = 128;
 /// Default time slice: how long a fiber's turn of operations that never block may last.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(1);
 
+/// Default of [`Builder::yields_before_sleep`].
+const DEFAULT_YIELDS_BEFORE_SLEEP: u32 = 3;
+
 /// Default time an idle runtime with nothing that could wake it waits before it reports a
 /// deadlock.
 pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -34,6 +37,8 @@ pub(crate) struct Config {
     pub(crate) root_stack_size: usize,
     pub(crate) hot_stacks: usize,
     pub(crate) poll_interval: u32,
+    /// Yields offered before a scheduler serving I/O blocks in the poller (0: none).
+    pub(crate) yields_before_sleep: u32,
     /// `None`: the cooperative budget is off (and so is the time slice).
     pub(crate) budget_ops: Option<u32>,
     pub(crate) time_slice: Option<Duration>,
@@ -56,6 +61,7 @@ impl fmt::Debug for Config {
             .field("root_stack_size", &self.root_stack_size)
             .field("hot_stacks", &self.hot_stacks)
             .field("poll_interval", &self.poll_interval)
+            .field("yields_before_sleep", &self.yields_before_sleep)
             .field("budget_ops", &self.budget_ops)
             .field("time_slice", &self.time_slice)
             .field("stall_threshold", &self.stall_threshold)
@@ -79,6 +85,7 @@ impl Default for Config {
             root_stack_size: DEFAULT_ROOT_STACK_SIZE,
             hot_stacks: 256,
             poll_interval: 128,
+            yields_before_sleep: DEFAULT_YIELDS_BEFORE_SLEEP,
             budget_ops: Some(DEFAULT_BUDGET),
             time_slice: Some(DEFAULT_TIME_SLICE),
             stall_threshold: Some(DEFAULT_STALL_THRESHOLD),
@@ -102,6 +109,7 @@ impl Config {
             stack_size: self.stack_size,
             hot_stacks: self.hot_stacks,
             poll_interval: self.poll_interval,
+            yields_before_sleep: self.yields_before_sleep,
             budget_ops: self.budget_ops,
             time_slice: self.time_slice,
             watched: self.stall_threshold.is_some(),
@@ -231,6 +239,23 @@ impl Builder {
     /// longest time a fiber runs without switching.
     pub fn poll_interval(mut self, switches: u32) -> Builder {
         self.config.poll_interval = switches;
+        self
+    }
+
+    /// How many times a scheduler that is serving I/O offers its CPU to other threads before
+    /// it blocks in `epoll_wait` for lack of runnable fibers; 0 turns this off. Default: 3.
+    ///
+    /// When the last poll of the reactor reported events, a scheduler that runs out of
+    /// runnable fibers does not go to sleep at once: up to `yields` times it polls without
+    /// blocking and, finding nothing, calls `sched_yield`, so that a thread waiting for this
+    /// CPU (often the peer that will send the next request) runs first. A sleep costs a
+    /// context switch out and a wake-up back in; on a machine where the runtime's threads
+    /// share the cores with their clients, most of those are saved (see `README.md`, "Many
+    /// cores"). A scheduler whose yields found nothing skips them before its next sleeps
+    /// (1, 2, 4, … up to 32 sleeps), so a lone connection or an idle runtime pays almost
+    /// nothing; a runtime with no events (idle, or woken only by timers) never yields.
+    pub fn yields_before_sleep(mut self, yields: u32) -> Builder {
+        self.config.yields_before_sleep = yields;
         self
     }
 

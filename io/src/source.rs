@@ -60,6 +60,21 @@ impl Direction {
     }
 }
 
+/// The largest transfer whose short result [`Source::do_stream_io`] trusts: Linux cuts a
+/// single read or write at `MAX_RW_COUNT` (2 GiB less a page), a short result for a reason
+/// other than an empty or full buffer.
+const TRACKED_MAX_LEN: usize = 1 << 30;
+
+/// The length [`Source::do_stream_io`] is given for a vectored transfer: the total of
+/// `bufs`, or `usize::MAX` (never trusted) past 1024 buffers, where `std` passes only the
+/// first `IOV_MAX` (1024 on Linux) to the kernel.
+pub(crate) fn total_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
+    if bufs.len() > 1024 {
+        return usize::MAX;
+    }
+    bufs.iter().fold(0, |sum, b| sum.saturating_add(b.len()))
+}
+
 /// Per-socket settings shared by all `try_clone`s of one socket.
 ///
 /// | field          | value          | meaning                                            |
@@ -161,32 +176,110 @@ impl<T: AsFd> Source<T> {
     pub(crate) fn do_io<R>(
         &self,
         dir: Direction,
-        mut op: impl FnMut(&T) -> io::Result<R>,
+        op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         spindle_core::fiber::consume_budget();
+        self.io_loop(dir, false, op, |_| false)
+    }
+
+    /// [`do_io`](Self::do_io) for a stream socket's read or write of `len` bytes, where a
+    /// short result proves the socket was drained (or its send buffer filled): then the
+    /// next call skips the try that would only say `EAGAIN` and waits for the reactor's next
+    /// event first. `T::SHORT_READ_DRAINS` and `T::SHORT_WRITE_FILLS` say where that holds.
+    ///
+    /// Why a short transfer proves it, on a TCP socket: `recv` stops before `len` only when
+    /// the receive queue (and the backlog it processes on the way) is empty, at end of stream,
+    /// or at the urgent mark; `send` stops short only when the send buffer is full, after
+    /// setting `SOCK_NOSPACE` so that freed space wakes the socket's waiters. Bytes, buffer
+    /// space, a FIN or an error that come after the call each raise a new edge-triggered
+    /// event, which moves the registration's event count past the tick taken before the call
+    /// (see `Registration::ready_tick`), so the record of the short call no longer holds. End
+    /// of stream, errors and urgent data already reported stay visible: the reactor keeps a
+    /// direction that has seen them out of the record. Zero bytes (end of stream) and empty
+    /// buffers are never recorded; with `set_nonblocking(true)` the try is never skipped, so
+    /// a caller polling the socket sees bytes as soon as the kernel has them.
+    #[inline]
+    pub(crate) fn do_stream_io(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize>
+    where
+        T: StreamIo,
+    {
+        spindle_core::fiber::consume_budget();
+        let tracked = match dir {
+            Direction::Read => T::SHORT_READ_DRAINS,
+            Direction::Write => T::SHORT_WRITE_FILLS,
+        } && len > 0
+            && len <= TRACKED_MAX_LEN;
+        self.io_loop(dir, tracked, op, |&n| n < len)
+    }
+
+    /// The body of [`do_io`](Self::do_io). With `tracked`, takes the registration's ready
+    /// tick before each try, records a result that `short` says came out short, and skips
+    /// the first try when the tick says it could only say `EAGAIN`.
+    #[inline]
+    fn io_loop<R>(
+        &self,
+        dir: Direction,
+        tracked: bool,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+        short: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        let interest = dir.interest();
         let mut deadline = None;
-        let mut first_wait = true;
+        let mut waited = false;
         loop {
-            match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.shared.nonblocking.load(Ordering::Relaxed) {
-                        return Err(e);
-                    }
-                    if first_wait {
-                        first_wait = false;
-                        deadline = self
-                            .timeout(dir)
-                            .and_then(|t| Instant::now().checked_add(t));
-                    }
-                    match self.wait(dir.interest(), deadline) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                            return Err(io::Error::from_raw_os_error(sys::EAGAIN));
+            let tick = if tracked {
+                Some(self.registration.ready_tick(interest))
+            } else {
+                None
+            };
+            // Only the first try is ever skipped: after a wait, try whatever woke it.
+            let skip = !waited
+                && tick.is_some_and(|t| !t.may_be_ready())
+                && !self.shared.nonblocking.load(Ordering::Relaxed);
+            if !skip {
+                match op(&self.io) {
+                    Ok(r) => {
+                        if let Some(tick) = tick
+                            && short(&r)
+                        {
+                            self.registration.clear_ready(interest, tick);
                         }
-                        Err(e) => return Err(e),
+                        return Ok(r);
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if self.shared.nonblocking.load(Ordering::Relaxed) {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(e),
                 }
-                result => return result,
+            }
+            if !waited {
+                waited = true;
+                deadline = self
+                    .timeout(dir)
+                    .and_then(|t| Instant::now().checked_add(t));
+            }
+            match self.wait(interest, deadline) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    // A deadline that passes before the first try still gets one try.
+                    if skip {
+                        return match op(&self.io) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                Err(io::Error::from_raw_os_error(sys::EAGAIN))
+                            }
+                            result => result,
+                        };
+                    }
+                    return Err(io::Error::from_raw_os_error(sys::EAGAIN));
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -360,6 +453,12 @@ pub(crate) use socket_traits;
 
 /// One try of a stream socket's `read` and `write`, as `std` makes it.
 pub(crate) trait StreamIo {
+    /// Whether a read that returns fewer bytes than asked (more than zero) proves the receive
+    /// queue was empty (see [`Source::do_stream_io`]).
+    const SHORT_READ_DRAINS: bool;
+    /// Whether a write that takes fewer bytes than offered (more than zero) proves the send
+    /// buffer was full.
+    const SHORT_WRITE_FILLS: bool;
     /// One `read` (`recv` with no flags), `WouldBlock` included.
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// One `write`, `WouldBlock` included.
@@ -369,6 +468,9 @@ pub(crate) trait StreamIo {
 /// TCP: the raw system calls, skipping glibc's cancellation wrappers (see
 /// [`sys::recv_raw`]); the same calls and flags as `std`.
 impl StreamIo for std::net::TcpStream {
+    const SHORT_READ_DRAINS: bool = true;
+    const SHORT_WRITE_FILLS: bool = true;
+
     #[inline]
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
         sys::recv_raw(self.as_fd(), buf)
@@ -381,7 +483,15 @@ impl StreamIo for std::net::TcpStream {
 }
 
 /// Unix streams: `std`'s own calls (its `write` is `write(2)`, not `send`).
+///
+/// A short read proves nothing here: the kernel ends a read at a message that carried file
+/// descriptors, at a change of sender when `SO_PASSCRED` is on, and at an out-of-band mark,
+/// with bytes still queued. A short write does prove the send buffer full (the writer's
+/// memory reached `SO_SNDBUF`; freed space wakes the socket's waiters).
 impl StreamIo for std::os::unix::net::UnixStream {
+    const SHORT_READ_DRAINS: bool = false;
+    const SHORT_WRITE_FILLS: bool = true;
+
     #[inline]
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
         io::Read::read(&mut &*self, buf)
@@ -400,35 +510,41 @@ macro_rules! stream_read_write {
         impl ::std::io::Read for &$ty {
             #[inline]
             fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
-                self.source.do_io($crate::source::Direction::Read, |s| {
-                    $crate::source::StreamIo::read_once(s, &mut *buf)
-                })
+                let len = buf.len();
+                self.source
+                    .do_stream_io($crate::source::Direction::Read, len, |s| {
+                        $crate::source::StreamIo::read_once(s, &mut *buf)
+                    })
             }
 
             fn read_vectored(
                 &mut self,
                 bufs: &mut [::std::io::IoSliceMut<'_>],
             ) -> ::std::io::Result<usize> {
-                self.source.do_io($crate::source::Direction::Read, |mut s| {
-                    ::std::io::Read::read_vectored(&mut s, &mut *bufs)
-                })
+                let len = $crate::source::total_len(bufs);
+                self.source
+                    .do_stream_io($crate::source::Direction::Read, len, |mut s| {
+                        ::std::io::Read::read_vectored(&mut s, &mut *bufs)
+                    })
             }
         }
 
         impl ::std::io::Write for &$ty {
             #[inline]
             fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
-                self.source.do_io($crate::source::Direction::Write, |s| {
-                    $crate::source::StreamIo::write_once(s, buf)
-                })
+                self.source
+                    .do_stream_io($crate::source::Direction::Write, buf.len(), |s| {
+                        $crate::source::StreamIo::write_once(s, buf)
+                    })
             }
 
             fn write_vectored(
                 &mut self,
                 bufs: &[::std::io::IoSlice<'_>],
             ) -> ::std::io::Result<usize> {
+                let len = $crate::source::total_len(bufs);
                 self.source
-                    .do_io($crate::source::Direction::Write, |mut s| {
+                    .do_stream_io($crate::source::Direction::Write, len, |mut s| {
                         ::std::io::Write::write_vectored(&mut s, bufs)
                     })
             }

@@ -15,17 +15,25 @@
 //!
 //! On a thread with no runtime, `wait` is a `poll(2)` on the fd, so the same shim blocks the
 //! thread exactly like std.
+//!
+//! A registration also counts, per direction, the events the reactor took for it, and where
+//! the last short stream read or write left that count ([`Registration::ready_tick`],
+//! [`Registration::clear_ready`]): the shim then waits first instead of making a system call
+//! that can only say `EAGAIN`. The `readiness` module says why that is sound and where.
 
 mod poller;
+mod readiness;
 
 pub(crate) use poller::{Notifier, Poller, Readiness};
+pub(crate) use readiness::IoState;
+pub use readiness::ReadyTick;
 
 use std::fmt;
 use std::io;
 use std::ops::BitOr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::fiber::FiberBlock;
@@ -110,6 +118,9 @@ pub struct Registration {
     waiters: AtomicU32,
     /// The owner's shared half, through which another thread takes the fd out of its reactor.
     owner: Mutex<Weak<SchedShared>>,
+    /// The events counted for it, shared with the reactor; made on first registration and
+    /// kept across hand-overs.
+    state: OnceLock<Arc<IoState>>,
 }
 
 /// How long a fiber waits before it retries when another runtime's fibers are waiting on the
@@ -152,6 +163,7 @@ impl Registration {
             key: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
             owner: Mutex::new(Weak::new()),
+            state: OnceLock::new(),
         }
     }
 
@@ -188,6 +200,37 @@ impl Registration {
                 Claim::Guest => guest_wait(sched, fd.as_raw_fd(), interest, deadline),
             }
         })
+    }
+
+    /// The count of readiness events for `interest`'s direction (reads when it has both),
+    /// taken before an operation: [`ReadyTick::may_be_ready`] is `false` when a short
+    /// operation was already tried at this count, so the next one waits for an event first.
+    /// A registration never waited on has no count: its ticks are always ready.
+    #[inline]
+    pub fn ready_tick(&self, interest: Interest) -> ReadyTick {
+        match self.state.get() {
+            Some(state) => state.tick(interest),
+            None => ReadyTick::UNKNOWN,
+        }
+    }
+
+    /// Records that an operation tried at `tick` found the fd not ready for `interest`, so
+    /// that the next one waits for a readiness event before it tries (see
+    /// [`ready_tick`](Self::ready_tick)). No-op once the reactor has seen end of stream, a
+    /// hang-up, an error or (for reads) urgent data in that direction, and for reads when the
+    /// poller cannot tell a peer's half-close from data (the `polling` backend).
+    ///
+    /// Sound only where the operation's result proves both that the fd was empty (full) when
+    /// it ran and that any change since raises a new edge-triggered event: a TCP socket's
+    /// read or write that moved fewer bytes than asked, more than zero, or a Unix stream's
+    /// write. A datagram socket's short receive proves nothing (one datagram per call), nor
+    /// does a Unix stream's (a read stops at a message that carries file descriptors or other
+    /// credentials).
+    #[inline]
+    pub fn clear_ready(&self, interest: Interest, tick: ReadyTick) {
+        if let Some(state) = self.state.get() {
+            state.clear(interest, tick);
+        }
     }
 
     /// Removes `fd` from the reactor it is registered with, from any thread. Call it before
@@ -228,7 +271,10 @@ impl Registration {
         if previous.is_some() && self.waiters.load(Ordering::Relaxed) > 0 {
             return Ok(Claim::Guest);
         }
-        let token = sched.register_io(fd.as_raw_fd())?;
+        let state = self
+            .state
+            .get_or_init(|| Arc::new(IoState::new(Poller::SEES_READ_CLOSED)));
+        let token = sched.register_io(fd.as_raw_fd(), Arc::clone(state))?;
         if let Some(previous) = previous {
             previous.release_io(token_of(key), fd.as_raw_fd());
         }
@@ -267,11 +313,12 @@ fn guest_wait(
     }
 }
 
-/// The waiters of one registered fd.
-#[derive(Debug, Default)]
+/// The waiters of one registered fd, and its registration's event counts.
+#[derive(Debug)]
 struct IoEntry {
     readers: Vec<*const FiberBlock>,
     writers: Vec<*const FiberBlock>,
+    state: Arc<IoState>,
 }
 
 /// The per-scheduler reactor: the poller plus who waits on what.
@@ -292,9 +339,13 @@ impl Reactor {
         }
     }
 
-    /// Registers `fd`, returning its token.
-    pub(crate) fn register(&mut self, fd: RawFd) -> io::Result<usize> {
-        let token = self.entries.insert(IoEntry::default());
+    /// Registers `fd`, whose events are counted in `state`, returning its token.
+    pub(crate) fn register(&mut self, fd: RawFd, state: Arc<IoState>) -> io::Result<usize> {
+        let token = self.entries.insert(IoEntry {
+            readers: Vec::new(),
+            writers: Vec::new(),
+            state,
+        });
         if let Err(e) = self.poller.register(fd, token) {
             self.entries.remove(token);
             return Err(e);
@@ -376,13 +427,16 @@ impl Reactor {
             let Some(entry) = entries.get_mut(ready.token) else {
                 return;
             };
-            if ready.read {
+            entry.state.record(&ready);
+            if ready.read && !entry.readers.is_empty() {
                 *waiting -= entry.readers.len();
-                entry.readers.drain(..).for_each(&mut wake);
+                entry.readers.iter().for_each(|&f| wake(f));
+                entry.readers.clear();
             }
-            if ready.write {
+            if ready.write && !entry.writers.is_empty() {
                 *waiting -= entry.writers.len();
-                entry.writers.drain(..).for_each(&mut wake);
+                entry.writers.iter().for_each(|&f| wake(f));
+                entry.writers.clear();
             }
         })
     }

@@ -17,7 +17,8 @@
 //! | item | what it does |
 //! |------|--------------|
 //! | `Poller::new() -> io::Result<(Poller, Notifier)>` | a poller and the notifier that interrupts it |
-//! | `Poller::register(&self, fd, token) -> io::Result<()>` | adds `fd` for both directions, edge-triggered, under `token` (never `usize::MAX`) |
+//! | `Poller::register(&self, fd, token) -> io::Result<()>` | adds `fd` for both directions and urgent data (`EPOLLPRI`), edge-triggered, under `token` (never `usize::MAX`) |
+//! | `Poller::SEES_READ_CLOSED: bool` | whether [`Readiness::read_closed`] reports a peer's half-close (`EPOLLRDHUP`), not only `EPOLLHUP` and errors |
 //! | `Poller::deregister(&self, fd) -> io::Result<()>` | removes `fd`; the caller keeps it open across the call |
 //! | `Poller::poll(&mut self, timeout, on_ready) -> io::Result<usize>` | waits up to `timeout` (forever with `None`), calls `on_ready` with a [`Readiness`] per ready fd, returns the number of events, a notification included; `EINTR` is `Ok(0)` |
 //! | `Notifier::notify(&self)` | makes the current or next `poll` return |
@@ -44,4 +45,11 @@ pub(crate) struct Readiness {
     pub(crate) read: bool,
     /// A writer may make progress (buffer space, peer gone, or an error to report).
     pub(crate) write: bool,
+    /// Reads will not block again: end of stream (a half-close, where the backend reports it),
+    /// a hang-up or an error.
+    pub(crate) read_closed: bool,
+    /// Writes will not block again: the peer is gone, or an error.
+    pub(crate) write_closed: bool,
+    /// Urgent (out-of-band) data is pending (`EPOLLPRI`): a stream read stops short at its mark.
+    pub(crate) urgent: bool,
 }

@@ -12,6 +12,9 @@ pub(crate) struct SchedConfig {
     pub(crate) hot_stacks: usize,
     /// Direct switches between two looks at the reactor and timers.
     pub(crate) poll_interval: u32,
+    /// Yields offered before a scheduler serving I/O blocks in the poller (0: none; see the
+    /// `idle` module).
+    pub(crate) yields_before_sleep: u32,
     /// Operations a fiber may complete in one turn; `None`: the budget (and the time slice)
     /// is off.
     pub(crate) budget_ops: Option<u32>,

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::Scheduler;
@@ -9,9 +10,9 @@ use crate::engine::fiber::{FiberBlock, Wait};
 use crate::engine::reactor::{self, Interest};
 
 impl Scheduler {
-    /// Registers `fd` with this scheduler's reactor.
-    pub(crate) fn register_io(&self, fd: RawFd) -> io::Result<usize> {
-        self.reactor.borrow_mut().register(fd)
+    /// Registers `fd` with this scheduler's reactor, its events counted in `state`.
+    pub(crate) fn register_io(&self, fd: RawFd, state: Arc<reactor::IoState>) -> io::Result<usize> {
+        self.reactor.borrow_mut().register(fd, state)
     }
 
     /// Removes a registration of this scheduler's reactor.

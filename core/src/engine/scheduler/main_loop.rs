@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{AbortOnUnwind, RemoteQueue, RemoteSpawn, Scheduler};
+use crate::engine::fiber::FiberBlock;
 
 impl Scheduler {
     /// The main context: runs until the root fiber and then every other fiber have finished.
@@ -147,6 +148,9 @@ impl Scheduler {
         } else {
             self.stuck_since.set(None);
         }
+        if !busy && self.yield_before_sleep(timeout) {
+            return;
+        }
         self.shared.published.refresh(self, !busy);
         if !busy {
             self.shared.sleeping.store(true, Ordering::SeqCst);
@@ -154,11 +158,11 @@ impl Scheduler {
                 timeout = Some(Duration::ZERO);
             }
         }
-        let mut woken = Vec::new();
-        let result = self
-            .reactor
-            .borrow_mut()
-            .poll(timeout, |fiber| woken.push(fiber));
+        let wake = |fiber: *const FiberBlock| {
+            // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
+            self.unpark_local(unsafe { &*fiber });
+        };
+        let result = self.reactor.borrow_mut().poll(timeout, wake);
         // SeqCst pairs with the watchdog's park (see `watchdog::scheduler_woke`).
         self.shared.sleeping.store(false, Ordering::SeqCst);
         if !busy && let Some(woke) = self.config.after_sleep {
@@ -172,10 +176,7 @@ impl Scheduler {
         self.counters
             .events
             .set(self.counters.events.get() + events as u64);
-        for fiber in woken {
-            // SAFETY: fibers on reactor waiter lists are parked and held by `self.fibers`.
-            self.unpark_local(unsafe { &*fiber });
-        }
+        self.idle.note_poll(events);
         if watch_deadlock
             && events == 0
             && !self.shared.has_remote.load(Ordering::SeqCst)

@@ -50,6 +50,7 @@ mod budget;
 mod capture;
 mod config;
 mod deadlock;
+mod idle;
 mod io_waits;
 mod lifecycle;
 mod main_loop;
@@ -128,6 +129,8 @@ pub(crate) struct Scheduler {
     pacer: budget::Pacer,
     /// The running fiber's use of its turn's cooperative budget.
     budget: budget::Budget,
+    /// Whether to offer the CPU before the next sleep (see the `idle` module).
+    idle: idle::IdleYield,
     /// Copy of `shared.id`, read on every state access.
     id: u32,
     pub(crate) counters: Counters,
@@ -278,6 +281,7 @@ impl Scheduler {
             until_poll: Cell::new(config.poll_interval.min(8)),
             pacer: budget::Pacer::new(config.poll_interval),
             budget: budget::Budget::default(),
+            idle: idle::IdleYield::default(),
             shared,
             stacks: RefCell::new(StackPool::new(config.hot_stacks)),
             default_stack: round_stack_size(config.stack_size),

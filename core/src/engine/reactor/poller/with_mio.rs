@@ -43,12 +43,15 @@ impl Poller {
         ))
     }
 
-    /// Registers `fd` for both directions, edge-triggered, under `token`.
+    /// mio asks for `EPOLLRDHUP` with every readable registration.
+    pub(crate) const SEES_READ_CLOSED: bool = true;
+
+    /// Registers `fd` for both directions and urgent data, edge-triggered, under `token`.
     pub(crate) fn register(&self, fd: RawFd, token: usize) -> io::Result<()> {
         self.poll.registry().register(
             &mut SourceFd(&fd),
             Token(token),
-            Interest::READABLE | Interest::WRITABLE,
+            Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY,
         )
     }
 
@@ -75,10 +78,15 @@ impl Poller {
             if event.token() == NOTIFY_TOKEN {
                 continue;
             }
+            let read_closed = event.is_read_closed() || event.is_error();
+            let write_closed = event.is_write_closed() || event.is_error();
             on_ready(Readiness {
                 token: event.token().0,
-                read: event.is_readable() || event.is_read_closed() || event.is_error(),
-                write: event.is_writable() || event.is_write_closed() || event.is_error(),
+                read: event.is_readable() || read_closed,
+                write: event.is_writable() || write_closed,
+                read_closed,
+                write_closed,
+                urgent: event.is_priority(),
             });
         }
         Ok(count)

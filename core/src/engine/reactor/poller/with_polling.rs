@@ -75,7 +75,11 @@ impl Poller {
         ))
     }
 
-    /// Registers `fd` for both directions, edge-triggered, under `token`.
+    /// `polling` cannot ask for `EPOLLRDHUP`: a peer's half-close is plain readability here.
+    pub(crate) const SEES_READ_CLOSED: bool = false;
+
+    /// Registers `fd` for both directions and urgent data (`polling` asks for `EPOLLPRI` with
+    /// readability), edge-triggered, under `token`.
     pub(crate) fn register(&self, fd: RawFd, token: usize) -> io::Result<()> {
         // SAFETY: `add_with_mode` needs `fd` to be deleted from the poller before it is
         // closed: every registration is deregistered before its fd closes (the contract of
@@ -109,11 +113,14 @@ impl Poller {
         let mut count = usize::from(self.shared.notified.swap(false, Ordering::AcqRel));
         for event in self.events.iter() {
             count += 1;
-            let error = event.is_err().unwrap_or(false);
+            let closed = event.is_err().unwrap_or(false) || event.is_interrupt();
             on_ready(Readiness {
                 token: event.key,
-                read: event.readable || error,
-                write: event.writable || error,
+                read: event.readable || closed,
+                write: event.writable || closed,
+                read_closed: closed,
+                write_closed: closed,
+                urgent: event.is_priority(),
             });
         }
         Ok(count)
