@@ -31,12 +31,11 @@ fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `crate::<module>` that `file` names in code (not in comments, and not in its
-/// `#[cfg(test)]` module, whose tests may drive the whole crate) where `<module>` is not in
-/// `allowed`, as "path:line: text".
-fn violations(file: &Path, allowed: &[&str]) -> Vec<String> {
+/// The lines of `file` that hold code, as `(index, line, code)`: comments are cut off, and
+/// reading stops at its `#[cfg(test)]` module (whose tests may drive the whole crate).
+fn code_lines(file: &Path) -> Vec<(usize, String, String)> {
     let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let mut found = Vec::new();
+    let mut out = Vec::new();
     let mut lines = text.lines().enumerate().peekable();
     while let Some((number, line)) = lines.next() {
         let code = line.trim_start();
@@ -51,7 +50,19 @@ fn violations(file: &Path, allowed: &[&str]) -> Vec<String> {
         if code.starts_with("//") {
             continue;
         }
-        let code = code.split("//").next().unwrap_or("");
+        let code = code.split("//").next().unwrap_or("").to_owned();
+        out.push((number, line.to_owned(), code));
+    }
+    out
+}
+
+/// Every `crate::<module>` that `file` names in code (not in comments, and not in its
+/// `#[cfg(test)]` module, whose tests may drive the whole crate) where `<module>` is not in
+/// `allowed`, as "path:line: text".
+fn violations(file: &Path, allowed: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (number, line, code) in code_lines(file) {
+        let code = code.as_str();
         for (at, _) in code.match_indices("crate::") {
             // `$crate::` in a macro is the same path seen from another crate.
             let module: String = code[at + "crate::".len()..]
@@ -112,23 +123,9 @@ fn the_base_layer_imports_neither_engine_nor_api() {
 
 /// `libc::<function>(` in code (not comments, not `#[cfg(test)]` modules): a call into libc.
 fn libc_calls(file: &Path) -> Vec<String> {
-    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let mut found = Vec::new();
-    let mut lines = text.lines().enumerate().peekable();
-    while let Some((number, line)) = lines.next() {
-        let code = line.trim_start();
-        if code.starts_with("#[cfg(")
-            && code.contains("test")
-            && lines
-                .peek()
-                .is_some_and(|(_, next)| next.trim_start().starts_with("mod "))
-        {
-            break;
-        }
-        if code.starts_with("//") {
-            continue;
-        }
-        let code = code.split("//").next().unwrap_or("");
+    for (number, line, code) in code_lines(file) {
+        let code = code.as_str();
         for (at, _) in code.match_indices("libc::") {
             let name: String = code[at + "libc::".len()..]
                 .chars()
