@@ -270,23 +270,7 @@ fn urgent_data_behind_a_short_read_is_not_left_waiting() {
             // Keep the connection open: no FIN to make the socket readable again.
             thread::sleep(STUCK + Duration::from_secs(1));
         });
-        let mut buf = [0; 100];
-        // A short read of "x": the next read would wait for an event.
-        assert_eq!(first_short_read(&mut server, start_tx), 1);
-        go_tx.send(()).unwrap();
-        // Let every segment arrive and the reactor see them before the next read.
-        while sent_rx.try_recv().is_err() {
-            fiber::sleep(Duration::from_millis(5));
-        }
-        fiber::sleep(Duration::from_millis(50));
-        let mut got = Vec::new();
-        while got.len() < 6 {
-            match read_soon(&mut server, &mut buf) {
-                Ok(0) => panic!("unexpected end of stream after {got:?}"),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => panic!("after {:?}: {e}", String::from_utf8_lossy(&got)),
-            }
-        }
+        let got = short_read_then_the_rest(&mut server, start_tx, go_tx, sent_rx, 6);
         drop(writer);
         got
     });
@@ -315,25 +299,39 @@ fn unix_stream_reads_end_at_passed_descriptors_and_still_see_the_rest() {
             sent_tx.send(()).unwrap();
             thread::sleep(STUCK + Duration::from_secs(1));
         });
-        let mut buf = [0; 100];
-        assert_eq!(first_short_read(&mut server, start_tx), 1);
-        go_tx.send(()).unwrap();
-        while sent_rx.try_recv().is_err() {
-            fiber::sleep(Duration::from_millis(5));
-        }
-        fiber::sleep(Duration::from_millis(50));
-        let mut got = Vec::new();
-        while got.len() < 6 {
-            match read_soon(&mut server, &mut buf) {
-                Ok(0) => panic!("unexpected end of stream after {got:?}"),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) => panic!("after {:?}: {e}", String::from_utf8_lossy(&got)),
-            }
-        }
+        let got = short_read_then_the_rest(&mut server, start_tx, go_tx, sent_rx, 6);
         drop(writer);
         got
     });
     assert_eq!(got, b"abcdef");
+}
+
+/// A short read of the writer's first byte (after it, the next read would wait for an event),
+/// then, once the writer has sent the rest (`go` lets it start, `sent` says it is done) and the
+/// reactor has had time to see every segment, reads until `len` bytes have come.
+fn short_read_then_the_rest(
+    stream: &mut impl Read,
+    start: mpsc::Sender<()>,
+    go: mpsc::Sender<()>,
+    sent: mpsc::Receiver<()>,
+    len: usize,
+) -> Vec<u8> {
+    assert_eq!(first_short_read(stream, start), 1);
+    go.send(()).unwrap();
+    while sent.try_recv().is_err() {
+        fiber::sleep(Duration::from_millis(5));
+    }
+    fiber::sleep(Duration::from_millis(50));
+    let mut buf = [0; 100];
+    let mut got = Vec::new();
+    while got.len() < len {
+        match read_soon(stream, &mut buf) {
+            Ok(0) => panic!("unexpected end of stream after {got:?}"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("after {:?}: {e}", String::from_utf8_lossy(&got)),
+        }
+    }
+    got
 }
 
 /// Sends `data` on `stream` with a duplicate of stdin's descriptor attached (`SCM_RIGHTS`).
