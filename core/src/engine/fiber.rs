@@ -228,6 +228,9 @@ pub(crate) struct OwnedState {
     pub(crate) stack_size: Cell<usize>,
     /// The armed timer of a timed park.
     pub(crate) timer: Cell<Option<TimerKey>>,
+    /// The timer slot kept after its last timed park ended early, for the next one (see
+    /// [`Timers::cancel`](super::timer::Timers::cancel)).
+    pub(crate) spare_timer: Cell<Option<TimerKey>>,
     /// What the fiber waits for while parked, for the deadlock report.
     pub(crate) wait: Cell<Wait>,
     /// When it parked, by the scheduler's coarse clock (see `Scheduler::clock`).
@@ -376,6 +379,7 @@ impl OwnedState {
             guard: Cell::new((0, 0)),
             stack_size: Cell::new(0),
             timer: Cell::new(None),
+            spare_timer: Cell::new(None),
             wait: Cell::new(Wait::Nothing),
             parked_at: Cell::new(None),
             started: Cell::new(false),

@@ -57,9 +57,11 @@ impl Scheduler {
             return false;
         }
         if let Some(deadline) = deadline {
-            local
-                .timer
-                .set(Some(self.timers.borrow_mut().insert(deadline, me)));
+            local.timer.set(Some(self.timers.borrow_mut().insert(
+                deadline,
+                me,
+                local.spare_timer.take(),
+            )));
         }
         local.state.set(State::Parked);
         local.parked_at.set(Some(self.clock.get()));
@@ -68,7 +70,11 @@ impl Scheduler {
         local.wait.set(Wait::Nothing);
         match local.timer.take() {
             Some(key) => {
-                self.timers.borrow_mut().cancel(key);
+                // Woken before the deadline: the slot is kept for this fiber's next timed
+                // park (a server's next read timeout), which re-arms it in O(1).
+                if self.timers.borrow_mut().cancel(key) {
+                    local.spare_timer.set(Some(key));
+                }
                 false
             }
             None => deadline.is_some(),
