@@ -151,9 +151,8 @@ fn serve(listener: &TcpListener, spread: Option<usize>) -> io::Result<()> {
                 if let Err(e) = spawned {
                     eprintln!("echo_server: connection {peer} dropped: {e}");
                 }
-                // Under a burst of connections `accept` never has to wait, so this loop would
-                // hold the thread until the burst ends; let the served fibers run in between.
-                fiber::yield_now();
+                // No yield here: `accept` counts against the turn's budget, which bounds a burst
+                // of connections (see the http_server example).
             }
             Err(e) if out_of_descriptors(&e) => {
                 eprintln!("echo_server: accept: {e}; retrying in {backoff:?}");

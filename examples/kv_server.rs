@@ -154,7 +154,8 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                 if let Err(e) = spawned {
                     eprintln!("kv_server: connection {peer} dropped: {e}");
                 }
-                fiber::yield_now();
+                // No yield here: `accept` counts against the turn's budget, which bounds a burst
+                // of connections (see the http_server example).
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                 eprintln!("kv_server: accept: {e}; retrying in {backoff:?}");

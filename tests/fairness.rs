@@ -146,6 +146,51 @@ fn draining_a_full_channel_lets_a_ticker_run() {
     }
 }
 
+/// `accept` counts against the budget: a fiber accepting a burst of connections that are
+/// all queued already (so `accept` never waits) still lets another fiber run every few
+/// accepts. The servers in `examples/` rely on it instead of yielding after each accept.
+#[test]
+fn an_acceptor_in_a_burst_of_connections_lets_others_run() {
+    const BURST: usize = 100;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Connected before the runtime starts: the kernel queues them (the backlog is 128).
+    let clients: Vec<_> = (0..BURST)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let ticks_during_burst = on_thread(move || {
+        let rt = spindle::Runtime::builder().budget(Some(8)).build().unwrap();
+        rt.run(move || {
+            let listener = TcpListener::from(listener);
+            let ticks = Rc::new(Cell::new(0u64));
+            let stop = Rc::new(Cell::new(false));
+            let ticker = {
+                let (ticks, stop) = (ticks.clone(), stop.clone());
+                fiber::spawn(move || {
+                    while !stop.get() {
+                        ticks.set(ticks.get() + 1);
+                        fiber::yield_now();
+                    }
+                })
+            };
+            fiber::yield_now(); // the ticker is running
+            let first = ticks.get();
+            let accepted: Vec<_> = (0..BURST).map(|_| listener.accept().unwrap()).collect();
+            let during = ticks.get() - first;
+            stop.set(true);
+            ticker.join().unwrap();
+            assert_eq!(accepted.len(), BURST);
+            during
+        })
+    });
+    drop(clients);
+    // With a budget of 8 the ticker gets about BURST / 8 turns; without the budget, none.
+    assert!(
+        ticks_during_burst >= 5,
+        "another fiber ran only {ticks_during_burst} times while {BURST} connections were accepted"
+    );
+}
+
 /// The budget can be turned off, and `consume_budget` then never yields.
 #[test]
 fn budget_none_turns_it_off() {
