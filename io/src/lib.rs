@@ -45,5 +45,6 @@ pub mod net;
 pub mod os;
 pub mod process;
 
+mod descriptor_table;
 mod source;
 mod sys;

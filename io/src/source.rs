@@ -32,7 +32,7 @@
 use std::fmt;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -119,6 +119,7 @@ impl<T: AsFd> Source<T> {
     /// Wraps a socket whose descriptor is already in `O_NONBLOCK` mode (created with
     /// `SOCK_NONBLOCK` or switched by the caller), with no timeouts and blocking semantics.
     pub(crate) fn new(io: T) -> Source<T> {
+        crate::descriptor_table::note(io.as_fd().as_raw_fd());
         Source {
             io: ManuallyDrop::new(io),
             registration: Registration::new(),

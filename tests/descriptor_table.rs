@@ -1,0 +1,64 @@
+//! The descriptor table grows ahead of need, off the scheduler threads: in a process of
+//! several threads Linux waits for an RCU grace period (milliseconds) whenever it enlarges the
+//! table, and the call that needed the new slot (an `accept4` on a scheduler thread) would
+//! sleep meanwhile, freezing every fiber of its thread. spindle-io notes each socket it wraps
+//! and has a thread of its own ask for the room first.
+//!
+//! A file of its own: the table belongs to the process, and other tests' sockets would move it.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use spindle::net::UdpSocket;
+
+/// The number of descriptor slots the kernel has allocated for this process (`FDSize`).
+fn table_size() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("FDSize:"))
+        .expect("/proc/self/status has an FDSize line")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The highest descriptor open in this process.
+fn highest_open() -> i32 {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn the_table_grows_before_the_sockets_fill_it() {
+    // Without spindle's help, 200 descriptors fit a table of 256 slots, and the 256th would
+    // have to wait for the kernel.
+    let sockets = util::run(|| {
+        (0..200)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect::<Vec<_>>()
+    });
+    let highest = highest_open();
+    assert!(highest >= 200, "only up to descriptor {highest} open");
+    // The thread that grows it runs in the background; the bound only detects a hang.
+    let start = Instant::now();
+    while table_size() < 16 * 128 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let size = table_size();
+    assert!(
+        size >= 16 * 128,
+        "the table holds {size} slots with descriptor {highest} open: it was not grown ahead"
+    );
+    // The descriptor used to make the kernel grow the table is closed again.
+    assert!(
+        highest_open() < 1000,
+        "descriptor {} is open: the table-growing duplicate leaked",
+        highest_open()
+    );
+    drop(sockets);
+}
