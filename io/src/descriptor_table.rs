@@ -10,10 +10,12 @@
 //!
 //! So the table is grown ahead of need, on a short-lived thread of its own: every socket that
 //! spindle-io wraps reports its descriptor number ([`note`]), and when one reaches an eighth
-//! of the room already asked for, a thread asks the kernel for room for 16 times as many (see
-//! [`sys::grow_descriptor_table`]), so the grace period passes while the schedulers go on.
-//! The table grows by 4× to 8× per such thread: a server with 1000 connections starts four
-//! of them, at its 8th, 32nd, 128th and 512th descriptor, and its table ends with 16384 slots
+//! of the room already asked for, a thread asks the kernel for room for 16 times as many (at
+//! least [`FIRST_ASK`]; see [`sys::grow_descriptor_table`]), so the grace period passes while
+//! the schedulers go on. The first ask comes at the 8th descriptor, usually before a server
+//! takes its first connection, and is large because a burst of connections outruns a grace
+//! period: 1000 connects arrive in a few milliseconds. A server with 1000 connections starts
+//! two such threads (at its 8th and 512th descriptor) and ends with a table of 16384 slots
 //! (128 KiB of kernel memory).
 
 use std::os::fd::RawFd;
@@ -23,6 +25,9 @@ use crate::sys;
 
 /// How many slots have been asked for so far; the kernel's initial table holds 64.
 static ASKED: AtomicUsize = AtomicUsize::new(64);
+
+/// The least room the first ask is for: 32 KiB of kernel memory.
+const FIRST_ASK: usize = 4096;
 
 /// Notes a new descriptor: grows the table in the background when `fd` reaches an eighth of
 /// the room asked for so far. One atomic load when there is room.
@@ -39,7 +44,11 @@ pub(crate) fn note(fd: RawFd) {
 
 #[cold]
 fn grow(fd: usize, asked: usize) {
-    let want = fd.saturating_add(1).saturating_mul(16).next_power_of_two();
+    let want = fd
+        .saturating_add(1)
+        .saturating_mul(16)
+        .next_power_of_two()
+        .max(FIRST_ASK);
     // Several threads may see the same descriptor count; one of them grows the table.
     if want <= asked
         || ASKED
