@@ -8,6 +8,7 @@ use crate::engine::fiber::{Unwind, Wait};
 use crate::engine::scheduler::Scheduler;
 use crate::fiber::{Fiber, current_handle};
 
+pub use crate::descriptor_table::note as note_descriptor;
 pub use crate::engine::reactor;
 pub use crate::local::new_local_key;
 

@@ -24,6 +24,7 @@ mod engine;
 
 // The API built on the engine.
 mod blocking;
+mod descriptor_table;
 pub mod dump;
 mod dump_signal;
 pub mod fiber;

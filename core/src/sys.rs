@@ -17,6 +17,7 @@
 //! | [`is_main_thread`], [`thread_stack`] | the calling thread's stack | valgrind support |
 //! | [`pin_to_cpu`] | `sched_{get,set}affinity` | thread-per-core |
 //! | [`thread_cpu_clock`], [`clock_time`] | a thread's CPU clock | the stall detector |
+//! | [`grow_descriptor_table`] | `getrlimit`, `fcntl(F_DUPFD_CLOEXEC)` | `descriptor_table` |
 //!
 //! Outside this module, spindle-core calls no libc function (it still names libc's types and
 //! constants); valgrind's client requests are inline asm in `stack/valgrind.rs`.
@@ -78,6 +79,35 @@ pub(crate) fn page_size() -> usize {
         }
         size => size,
     }
+}
+
+/// Makes the kernel grow this process's descriptor table to hold at least `slots`
+/// descriptors (or up to the soft `RLIMIT_NOFILE`, if that is lower), by duplicating a
+/// descriptor of our own to the lowest free number at or above `slots - 1` and closing the
+/// duplicate. `F_DUPFD` never replaces a descriptor in use, unlike `dup2`. The table never
+/// shrinks, so the room stays. Blocks while the kernel waits for an RCU grace period: call it
+/// off the scheduler threads.
+pub(crate) fn grow_descriptor_table(slots: usize) -> io::Result<()> {
+    let mut limit = std::mem::MaybeUninit::<libc::rlimit>::uninit();
+    // SAFETY: `limit` is valid for writes of one `rlimit`, which `getrlimit` fills on success.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, limit.as_mut_ptr()))?;
+    // SAFETY: `getrlimit` succeeded, so it initialised `limit`.
+    let soft = unsafe { limit.assume_init() }.rlim_cur;
+    let highest = (slots as u64).min(soft).saturating_sub(1);
+    let Ok(highest) = libc::c_int::try_from(highest) else {
+        return Ok(());
+    };
+    let (ours, _writer) = io::pipe()?;
+    // SAFETY: `ours` is a live descriptor owned by this function; F_DUPFD_CLOEXEC takes the
+    // lowest number to use as its third argument, a `c_int` below the soft limit.
+    let dup = syscall!(fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&ours),
+        libc::F_DUPFD_CLOEXEC,
+        highest
+    ))?;
+    // SAFETY: `fcntl` just returned `dup`, a new descriptor that nothing else owns.
+    drop(unsafe { OwnedFd::from_raw_fd(dup) });
+    Ok(())
 }
 
 /// Pins the calling thread to the `index`-th CPU (modulo their number) of those this process

@@ -20,6 +20,10 @@ use crate::wait::{self, Timeout, WaitError, blocking, errno, on_fiber, set_errno
 /// non-blocking, and `user_nb` says whether its user asked for that; off a fiber the hook
 /// forgets whatever it knew about the fd number and adopts the socket on first use by a fiber.
 fn created(fd: c_int, fiber: bool, user_nb: bool) {
+    if fiber {
+        // A scheduler thread must not wait for the kernel to enlarge the descriptor table.
+        spindle_core::__private::note_descriptor(fd);
+    }
     match table::entry(fd) {
         Some(entry) => {
             entry.reset(fd);

@@ -45,6 +45,5 @@ pub mod net;
 pub mod os;
 pub mod process;
 
-mod descriptor_table;
 mod source;
 mod sys;

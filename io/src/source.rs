@@ -119,7 +119,7 @@ impl<T: AsFd> Source<T> {
     /// Wraps a socket whose descriptor is already in `O_NONBLOCK` mode (created with
     /// `SOCK_NONBLOCK` or switched by the caller), with no timeouts and blocking semantics.
     pub(crate) fn new(io: T) -> Source<T> {
-        crate::descriptor_table::note(io.as_fd().as_raw_fd());
+        spindle_core::__private::note_descriptor(io.as_fd().as_raw_fd());
         Source {
             io: ManuallyDrop::new(io),
             registration: Registration::new(),

@@ -9,7 +9,6 @@
 //! | sockets | [`accept`], [`recv`] (with [`MSG_PEEK`]), [`recv_raw`], [`send_raw`], [`unix_sockaddr`], [`EINPROGRESS`], [`ENOTCONN`], [`EAGAIN`] |
 //! | files | [`pread_nowait`], [`pread_nowait_append`], [`open_cached`], [`flock`] |
 //! | processes | [`pidfd_open`], [`waitpid`], [`kill`], [`atexit`] |
-//! | the descriptor table | [`grow_descriptor_table`] |
 //!
 //! Everything else in the crate reaches the OS through `std`, `socket2` or spindle-core.
 
@@ -73,31 +72,6 @@ pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
     // further argument.
     let flags = syscall!(fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
     Ok(flags & libc::O_NONBLOCK != 0)
-}
-
-/// Makes the kernel grow this process's descriptor table to hold at least `slots`
-/// descriptors (or up to the soft `RLIMIT_NOFILE`, if that is lower), by duplicating a
-/// descriptor of our own to the lowest free number at or above `slots - 1` and closing the
-/// duplicate. `F_DUPFD` never replaces a descriptor in use, unlike `dup2`. The table never
-/// shrinks, so the room stays. Blocks while the kernel waits for an RCU grace period: call it
-/// off the scheduler threads.
-pub(crate) fn grow_descriptor_table(slots: usize) -> io::Result<()> {
-    let mut limit = std::mem::MaybeUninit::<libc::rlimit>::uninit();
-    // SAFETY: `limit` is valid for writes of one `rlimit`, which `getrlimit` fills on success.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, limit.as_mut_ptr()))?;
-    // SAFETY: `getrlimit` succeeded, so it initialised `limit`.
-    let soft = unsafe { limit.assume_init() }.rlim_cur;
-    let highest = (slots as u64).min(soft).saturating_sub(1);
-    let Ok(highest) = libc::c_int::try_from(highest) else {
-        return Ok(());
-    };
-    let (ours, _writer) = io::pipe()?;
-    // SAFETY: `ours` is a live descriptor owned by this function; F_DUPFD_CLOEXEC takes the
-    // lowest number to use as its third argument, a `c_int` below the soft limit.
-    let dup = syscall!(fcntl(ours.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest))?;
-    // SAFETY: `fcntl` just returned `dup`, a new descriptor that nothing else owns.
-    drop(unsafe { OwnedFd::from_raw_fd(dup) });
-    Ok(())
 }
 
 /// `PIPE_BUF`: a write of at most this many bytes to a pipe that polls writable does not block.

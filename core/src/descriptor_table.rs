@@ -9,7 +9,8 @@
 //! freezes every fiber of the thread, and the stall detector reports it from `accept4`.
 //!
 //! So the table is grown ahead of need, on a short-lived thread of its own: every socket that
-//! spindle-io wraps reports its descriptor number ([`note`]), and when one reaches an eighth
+//! spindle-io wraps, and every one the hook sees created on a fiber, reports its descriptor
+//! number ([`note`]), and when one reaches an eighth
 //! of the room already asked for, a thread asks the kernel for room for 16 times as many (at
 //! least [`FIRST_ASK`]; see [`sys::grow_descriptor_table`]), so the grace period passes while
 //! the schedulers go on. The first ask comes at the 8th descriptor, usually before a server
@@ -32,7 +33,7 @@ const FIRST_ASK: usize = 4096;
 /// Notes a new descriptor: grows the table in the background when `fd` reaches an eighth of
 /// the room asked for so far. One atomic load when there is room.
 #[inline]
-pub(crate) fn note(fd: RawFd) {
+pub fn note(fd: RawFd) {
     let Ok(fd) = usize::try_from(fd) else {
         return;
     };
