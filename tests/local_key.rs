@@ -131,10 +131,10 @@ fn a_destructor_that_touches_fiber_locals_gets_fresh_values_which_are_dropped_to
         static FIRST: RefCell<Option<TouchesOthers>> = const { RefCell::new(None) };
         static UNTOUCHED: RefCell<Counted> = RefCell::new(Counted::new(100));
     }
+    /// What the destructor read: (UNTOUCHED's value, whether FIRST was empty).
+    type Seen = (Result<u32, AccessError>, Result<bool, AccessError>);
     thread_local! {
-        /// What the destructor read: (UNTOUCHED's value, whether FIRST was empty).
-        static SEEN: Cell<Option<(Result<u32, AccessError>, Result<bool, AccessError>)>> =
-            const { Cell::new(None) };
+        static SEEN: Cell<Option<Seen>> = const { Cell::new(None) };
     }
     /// Reads `UNTOUCHED` (never used by the fiber before) and `FIRST` (its own key, whose
     /// value is being dropped) from its destructor.
@@ -174,9 +174,7 @@ fn values_that_recreate_each_other_while_dropped_end_without_hanging_the_fiber()
         }
     }
     spindle::run(|| {
-        fiber::spawn(|| PING.set(Some(Recreates)))
-            .join()
-            .unwrap();
+        fiber::spawn(|| PING.set(Some(Recreates))).join().unwrap();
         // Each round drops one and makes the next; after a bounded number of rounds the
         // last one is leaked (with a message on stderr).
         let (_, rounds) = counts();

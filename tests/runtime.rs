@@ -62,7 +62,11 @@ fn a_runtime_runs_again_and_each_run_is_a_fresh_scheduler() {
         spindle::stats().unwrap().fibers_spawned
     });
     let second = rt.run(|| spindle::stats().unwrap().fibers_spawned);
-    assert_eq!((first, second), (2, 1), "the second run kept the first's fibers");
+    assert_eq!(
+        (first, second),
+        (2, 1),
+        "the second run kept the first's fibers"
+    );
     // A clone runs on another thread at the same time.
     let clone = rt.clone();
     let other = std::thread::spawn(move || clone.run(|| fiber::spawn(|| 6).join().unwrap()));
@@ -150,7 +154,10 @@ fn stack_size_is_the_default_of_every_fiber_the_runtime_spawns() {
     let out = run_child(TEST);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("deep recursion returned"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("deep recursion returned"),
+        "{stdout}\n{stderr}"
+    );
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
     assert!(
         stderr.contains("has overflowed its stack of 60 KiB"),
@@ -175,7 +182,10 @@ fn root_stack_size_sets_the_root_fiber_s_stack() {
     let out = run_child(TEST);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("spawned fiber returned"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("spawned fiber returned"),
+        "{stdout}\n{stderr}"
+    );
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
     assert!(
         stderr.contains("fiber 'main' (") && stderr.contains("overflowed its stack of 128 KiB"),
@@ -278,7 +288,10 @@ fn time_slice_makes_a_fiber_yield_before_its_budget_of_operations_is_spent() {
     let sliced = ran_beside_a_busy_fiber(budget.clone().time_slice(Some(Duration::from_millis(1))));
     assert!(sliced > 0, "the time slice never made the busy fiber yield");
     let unsliced = ran_beside_a_busy_fiber(budget.time_slice(None));
-    assert_eq!(unsliced, 0, "without a time slice nothing should preempt it");
+    assert_eq!(
+        unsliced, 0,
+        "without a time slice nothing should preempt it"
+    );
 }
 
 #[test]
@@ -330,7 +343,11 @@ fn blocking_pool_bounds_the_unblock_threads_and_lets_idle_ones_exit() {
     }
     let out = run_child(TEST);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("most=1 threads_during=1 threads_after=0"),
         "{stdout}"
@@ -343,7 +360,12 @@ fn allowed_cpus() -> Vec<usize> {
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a writable cpu_set_t of the size given; pid 0 is the calling thread.
     let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
-    assert_eq!(rc, 0, "sched_getaffinity: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "sched_getaffinity: {}",
+        std::io::Error::last_os_error()
+    );
     (0..libc::CPU_SETSIZE as usize)
         // SAFETY: `cpu` is below CPU_SETSIZE, the number of CPUs a cpu_set_t holds.
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })

@@ -70,7 +70,11 @@ fn permits_of_fibers_cancelled_at_shutdown_are_returned() {
         assert_eq!(inner.available_permits(), 0);
         // The root returns with all three fibers parked: they are unwound.
     });
-    assert_eq!(sem.available_permits(), 2, "a cancelled fiber kept a permit");
+    assert_eq!(
+        sem.available_permits(),
+        2,
+        "a cancelled fiber kept a permit"
+    );
     // Nobody is queued any more: a fresh acquire does not wait.
     assert!(sem.try_acquire().is_some());
 }

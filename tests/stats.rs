@@ -108,19 +108,13 @@ fn a_fiber_waiting_on_a_socket_is_an_io_waiter_and_its_wakeup_a_reactor_event() 
         fiber::yield_now(); // the reader finds nothing and waits on its socket
         let waiting = now();
         assert_eq!(waiting.io_waiters, before.io_waiters + 1, "{waiting:?}");
-        assert!(
-            waiting.io_registered > before.io_registered,
-            "{waiting:?}"
-        );
+        assert!(waiting.io_registered > before.io_registered, "{waiting:?}");
         ours.write_all(&[7]).unwrap();
         let (byte, theirs) = reader.join().unwrap();
         assert_eq!(byte, 7);
         let woken = now();
         assert_eq!(woken.io_waiters, before.io_waiters, "{woken:?}");
-        assert!(
-            woken.reactor_events > waiting.reactor_events,
-            "{woken:?}"
-        );
+        assert!(woken.reactor_events > waiting.reactor_events, "{woken:?}");
         assert!(woken.reactor_polls > waiting.reactor_polls, "{woken:?}");
         drop((ours, theirs));
         let closed = now();
@@ -191,7 +185,10 @@ fn each_scheduler_counts_its_own_fibers_and_the_sum_adds_them_up() {
     let (zero, one) = (out[0].0, out[1].0);
     assert!(one.fibers_spawned > zero.fibers_spawned, "{out:?}");
     let total = out[0].1.expect("scheduler 0 adds them up");
-    assert_eq!(total.fibers_spawned, zero.fibers_spawned + one.fibers_spawned);
+    assert_eq!(
+        total.fibers_spawned,
+        zero.fibers_spawned + one.fibers_spawned
+    );
     assert!(total.switches >= zero.switches + one.switches, "{out:?}");
     assert!(total.parks >= zero.parks + one.parks, "{out:?}");
 }
