@@ -262,21 +262,31 @@ fn a_streaming_fiber_is_unwound_at_shutdown() {
 /// Timers are checked by elapsed time, not only every `poll_interval` switches: with a
 /// switch count that would take 100 s to reach, a 1 ms ticker next to two fibers that
 /// compute 100 µs between yields still ticks. Before, it could not tick until they finished.
+///
+/// The workers go on until the ticker has ticked 30 times (not for a fixed time, which a
+/// loaded machine may spend mostly off the CPU), and their switches are counted: the ticks
+/// must have come long before `poll_interval` switches. Broken, the ticker never ticks and
+/// the workers give up after the hang limit.
 #[test]
 fn timers_fire_by_elapsed_time_not_only_by_switch_count() {
-    let (ticks, worst) = on_thread(|| {
+    const POLL_INTERVAL: u32 = 1_000_000;
+    const TICKS: u64 = 30;
+    let (ticks, switches, worst) = on_thread(|| {
         let rt = spindle::Runtime::builder()
-            .poll_interval(1_000_000)
+            .poll_interval(POLL_INTERVAL)
             .build()
             .unwrap();
         rt.run(|| {
             let ticker = LatenessTicker::start();
             fiber::sleep(Duration::from_millis(3));
+            let before = ticker.ticks.get();
+            let switches_before = spindle::stats().unwrap().switches;
             let workers: Vec<_> = (0..2)
                 .map(|_| {
-                    fiber::spawn(|| {
-                        let end = Instant::now() + Duration::from_millis(300);
-                        while Instant::now() < end {
+                    let ticks = Rc::clone(&ticker.ticks);
+                    fiber::spawn(move || {
+                        let give_up = Instant::now() + Duration::from_secs(30);
+                        while ticks.get() - before < TICKS && Instant::now() < give_up {
                             let slice = Instant::now() + Duration::from_micros(100);
                             while Instant::now() < slice {
                                 std::hint::spin_loop();
@@ -286,17 +296,21 @@ fn timers_fire_by_elapsed_time_not_only_by_switch_count() {
                     })
                 })
                 .collect();
-            let before = ticker.ticks.get();
             for w in workers {
                 w.join().unwrap();
             }
             let during = ticker.ticks.get() - before;
+            let switches = spindle::stats().unwrap().switches - switches_before;
             let (_, worst) = ticker.stop();
-            (during, worst)
+            (during, switches, worst)
         })
     });
     assert!(
-        ticks >= 30,
-        "only {ticks} ticks in 300 ms of yielding fibers (worst lateness {worst:?})"
+        ticks >= TICKS,
+        "only {ticks} ticks in {switches} switches of yielding fibers (worst lateness {worst:?})"
+    );
+    assert!(
+        switches < u64::from(POLL_INTERVAL),
+        "{switches} switches: the ticks may have come from the switch count"
     );
 }
