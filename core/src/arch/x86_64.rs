@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn a_saved_zero_rbp_mid_stack_does_not_end_the_walk() {
         // Code in which every 16th byte ends a `call rel32` (E8 and four bytes).
-        let mut code = vec![0x90u8; 128];
+        let mut code = [0x90u8; 128];
         for call in (0..128).step_by(16) {
             code[call + 3] = 0xE8;
         }
