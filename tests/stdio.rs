@@ -36,7 +36,8 @@ fn child_entry() {
     }
 }
 
-/// Echoes each stdin line with the ticks a ticker fiber has made so far.
+/// Echoes each stdin line with the ticks a ticker fiber has made so far; the ticker reports
+/// the count itself after every 10th tick.
 fn child_lines() {
     let ticks = Rc::new(Cell::new(0usize));
     let t = ticks.clone();
@@ -46,12 +47,18 @@ fn child_lines() {
         while !s.get() {
             fiber::sleep(Duration::from_millis(5));
             t.set(t.get() + 1);
+            if t.get() % 10 == 0 {
+                let mut out = sio::stdout();
+                writeln!(out, "OUT:ticks:{}", t.get()).unwrap();
+                out.flush().unwrap();
+            }
         }
     });
     let mut out = sio::stdout();
     for line in sio::stdin().lines() {
         let line = line.unwrap();
         writeln!(out, "OUT:line:{line}:{}", ticks.get()).unwrap();
+        out.flush().unwrap();
     }
     writeln!(out, "OUT:stdin-nonblocking:{}", nonblocking(0)).unwrap();
     out.flush().unwrap();
@@ -158,28 +165,53 @@ fn stdin_lines_park_only_the_reading_fiber() -> io::Result<()> {
         .stdout(Stdio::piped())
         .spawn()?;
     let mut stdin = c.stdin.take().unwrap();
+    let stdout = c.stdout.take().unwrap();
+    let (line_tx, lines) = std::sync::mpsc::channel();
+    let stdout_reader = thread::spawn(move || {
+        for line in io::BufReader::new(stdout).lines() {
+            if let Some(report) = line.unwrap().strip_prefix("OUT:") {
+                let _ = line_tx.send(report.to_owned());
+            }
+        }
+    });
+    // 2 minutes only detect a hang: the child may start slowly on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut next = |what: &str| -> String {
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(what) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {what:?} from the child ({e})"),
+            }
+        }
+    };
+    let mut echoed = Vec::new();
     for word in ["one", "two", "three"] {
         writeln!(stdin, "{word}")?;
-        thread::sleep(Duration::from_millis(200));
+        let line = next(&format!("line:{word}:"));
+        let at: usize = line.rsplit(':').next().unwrap().parse().unwrap();
+        echoed.push(at);
+        // Send nothing more until the ticker has ticked 10 times since the echo: it runs
+        // while the reading fiber waits on the empty stdin, or never.
+        loop {
+            let ticks: usize = next("ticks:")[6..].parse().unwrap();
+            if ticks >= at + 10 {
+                break;
+            }
+        }
     }
     drop(stdin);
-    let out = c.wait_with_output()?;
-    assert!(out.status.success(), "{out:?}");
-    let lines = reported(&out.stdout, "OUT:");
-    assert_eq!(lines.len(), 4, "{lines:?}");
-    let ticks: Vec<usize> = lines[..3]
-        .iter()
-        .zip(["one", "two", "three"])
-        .map(|(l, word)| {
-            let rest = l.strip_prefix(&format!("line:{word}:")).expect(l);
-            rest.parse().unwrap()
-        })
-        .collect();
-    // 200 ms between lines at 5 ms a tick: the ticker kept running while stdin was empty.
-    assert!(ticks[2] >= ticks[0] + 10, "ticks at each line: {ticks:?}");
     assert_eq!(
-        lines[3], "stdin-nonblocking:false",
+        next("stdin-nonblocking:"),
+        "stdin-nonblocking:false",
         "stdin's mode was changed"
+    );
+    assert!(c.wait()?.success());
+    stdout_reader.join().unwrap();
+    assert!(
+        echoed.windows(2).all(|w| w[1] >= w[0] + 10),
+        "ticks at each line: {echoed:?}"
     );
     Ok(())
 }
