@@ -47,7 +47,7 @@ fn child_lines() {
         while !s.get() {
             fiber::sleep(Duration::from_millis(5));
             t.set(t.get() + 1);
-            if t.get() % 10 == 0 {
+            if t.get().is_multiple_of(10) {
                 let mut out = sio::stdout();
                 writeln!(out, "OUT:ticks:{}", t.get()).unwrap();
                 out.flush().unwrap();
@@ -176,7 +176,7 @@ fn stdin_lines_park_only_the_reading_fiber() -> io::Result<()> {
     });
     // 2 minutes only detect a hang: the child may start slowly on a loaded machine.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let mut next = |what: &str| -> String {
+    let next = |what: &str| -> String {
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match lines.recv_timeout(left) {
