@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 /// Deterministic bytes that do not repeat with a short period.
@@ -100,25 +100,59 @@ fn read_beside_a_ticker<T: 'static>(
     })
 }
 
+/// Writes `data` to `path`, flushes it to the disk (so that no page is dirty or under
+/// writeback, which would make a no-wait read refuse it) and reads it back into the page
+/// cache.
+fn write_cached(path: &Path, data: &[u8]) -> io::Result<()> {
+    std::fs::write(path, data)?;
+    let file = std::fs::File::open(path)?;
+    file.sync_all()?;
+    assert!(std::fs::read(path)? == data);
+    Ok(())
+}
+
+/// Whether every page of the file at `path` is in the page cache.
+fn fully_cached(path: &Path) -> io::Result<bool> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    Ok(resident_pages(&file, len)? == len.div_ceil(4096))
+}
+
 #[test]
 fn cached_file_is_read_inline_without_the_pool() -> io::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("cached");
+    let text = path.with_file_name("text");
     let data = pattern(3 << 20 | 777);
-    std::fs::write(&path, &data)?;
-    assert_eq!(std::fs::read(&path)?, data); // in the page cache now
-    let p = path.clone();
-    let (got, _, (inline, pool)) = read_beside_a_ticker(move || {
-        let whole = fs::read(&p)?;
-        let text_len = fs::read_to_string(dir_file(&p, "text")?)?.len();
-        let mut to_end = Vec::new();
-        File::open(&p)?.read_to_end(&mut to_end)?;
-        let mut head = vec![0; 1000];
-        let n = File::open(&p)?.read(&mut head)?;
-        let mut at = vec![0; 5000];
-        File::open(&p)?.read_exact_at(&mut at, 12_345)?;
-        Ok((whole, text_len, to_end, head[..n].to_vec(), at))
-    })?;
+    write_cached(&path, &data)?;
+    write_cached(&text, b"hello fiber")?;
+    // The kernel may evict pages of a cached file at any time (a loaded machine under memory
+    // pressure does): reads that needed the pool while a page went missing prove nothing,
+    // and are tried again with the pages brought back. A read that needed the pool while
+    // every page stayed cached fails at once.
+    let mut evicted = 0;
+    let (got, inline, pool) = loop {
+        let (p, t) = (path.clone(), text.clone());
+        let (got, _, (inline, pool)) = read_beside_a_ticker(move || {
+            let whole = fs::read(&p)?;
+            let text_len = fs::read_to_string(&t)?.len();
+            let mut to_end = Vec::new();
+            File::open(&p)?.read_to_end(&mut to_end)?;
+            let mut head = vec![0; 1000];
+            let n = File::open(&p)?.read(&mut head)?;
+            let mut at = vec![0; 5000];
+            File::open(&p)?.read_exact_at(&mut at, 12_345)?;
+            Ok((whole, text_len, to_end, head[..n].to_vec(), at))
+        })?;
+        let cached = fully_cached(&path)? && fully_cached(&text)?;
+        if pool == 0 || cached || evicted == 5 {
+            break (got, inline, pool);
+        }
+        evicted += 1;
+        eprintln!("pages were evicted during the reads ({pool} needed the pool): again");
+        write_cached(&path, &data)?;
+        write_cached(&text, b"hello fiber")?;
+    };
     let (whole, text_len, to_end, head, at) = got;
     assert!(whole == data, "fs::read differs");
     assert_eq!(text_len, 11);
@@ -128,17 +162,12 @@ fn cached_file_is_read_inline_without_the_pool() -> io::Result<()> {
         "File::read differs"
     );
     assert!(at[..] == data[12_345..17_345], "read_exact_at differs");
-    assert_eq!(pool, 0, "a cached read went to the blocking pool");
+    assert_eq!(
+        pool, 0,
+        "a cached read went to the blocking pool ({evicted} earlier tries lost pages)"
+    );
     assert_eq!(inline, 5, "five reads, each inline");
     Ok(())
-}
-
-/// Writes a small cached text file next to `path` and returns its path.
-fn dir_file(path: &Path, name: &str) -> io::Result<PathBuf> {
-    let p = path.with_file_name(name);
-    std::fs::write(&p, "hello fiber")?;
-    std::fs::read(&p)?;
-    Ok(p)
 }
 
 #[test]
@@ -146,23 +175,29 @@ fn uncached_file_is_read_on_the_pool_and_the_thread_keeps_running() -> io::Resul
     let dir = disk_dir()?;
     let path = dir.path().join("cold");
     let data = pattern(32 << 20);
-    if !write_uncached(&path, &data)? {
-        eprintln!("the filesystem of {path:?} keeps evicted pages (tmpfs?): nothing to test");
-        return Ok(());
+    // The other fiber runs while the reading fiber is parked waiting for the pool. When the
+    // OS deschedules the reading thread right after it hands the read over, the pool may
+    // finish before the fiber gets to park, and then it never parks: tried again (a read
+    // that blocked its thread would never let the other fiber run, however often tried).
+    for attempt in 1..=5 {
+        if !write_uncached(&path, &data)? {
+            eprintln!("the filesystem of {path:?} keeps evicted pages (tmpfs?): nothing to test");
+            return Ok(());
+        }
+        let p = path.clone();
+        let (whole, during, (inline, pool)) = read_beside_a_ticker(move || fs::read(&p))?;
+        assert!(whole == data, "fs::read of an uncached file differs");
+        assert_eq!(
+            (inline, pool),
+            (0, 1),
+            "the read should have needed the pool"
+        );
+        if during > 0 {
+            return Ok(());
+        }
+        eprintln!("attempt {attempt}: the read finished before its fiber parked");
     }
-    let p = path.clone();
-    let (whole, during, (inline, pool)) = read_beside_a_ticker(move || fs::read(&p))?;
-    assert!(whole == data, "fs::read of an uncached file differs");
-    assert_eq!(
-        (inline, pool),
-        (0, 1),
-        "the read should have needed the pool"
-    );
-    assert!(
-        during > 0,
-        "the other fiber did not run during an uncached read"
-    );
-    Ok(())
+    panic!("the other fiber never ran during an uncached read, in five attempts");
 }
 
 #[test]
@@ -170,38 +205,50 @@ fn partly_cached_range_is_finished_on_the_pool() -> io::Result<()> {
     let dir = disk_dir()?;
     let path = dir.path().join("half");
     let data = pattern(8 << 20);
-    if !write_uncached(&path, &data)? {
-        eprintln!("the filesystem of {path:?} keeps evicted pages (tmpfs?): nothing to test");
+    // The no-wait read that stops at the first missing page starts the kernel's readahead of
+    // the rest; when the OS deschedules the fiber's thread before its next no-wait read, that
+    // readahead may finish first and the read ends inline, legitimately. Tried again then (a
+    // read that waited for the disk inline would end inline every time).
+    for attempt in 1..=5 {
+        if !write_uncached(&path, &data)? {
+            eprintln!("the filesystem of {path:?} keeps evicted pages (tmpfs?): nothing to test");
+            return Ok(());
+        }
+        // Bring the first 64 KiB back into the cache, and nothing else (no readahead).
+        let file = std::fs::File::open(&path)?;
+        // SAFETY: `file` is an open descriptor; fadvise takes no pointers.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+        assert_eq!(rc, 0);
+        let mut head = vec![0; 64 << 10];
+        file.read_exact_at(&mut head, 0)?;
+        let cached = resident_pages(&file, data.len())?;
+        assert!(cached < data.len() / 4096, "all pages came back: {cached}");
+        let p = path.clone();
+        // (Whether the ticker runs meanwhile is racy here: a 1 MiB pool read can finish
+        // before the fiber parks when the OS deschedules its thread; the 32 MiB test checks
+        // that.)
+        let (got, _, (inline, pool)) = read_beside_a_ticker(move || {
+            let mut buf = vec![0; 1 << 20];
+            File::open(&p)?.read_exact_at(&mut buf, 1000)?;
+            Ok(buf)
+        })?;
+        assert!(
+            got[..] == data[1000..1000 + (1 << 20)],
+            "read_exact_at differs"
+        );
+        if (inline, pool) == (1, 0) {
+            eprintln!("attempt {attempt}: readahead filled the range before the pool was needed");
+            continue;
+        }
+        assert_eq!(
+            (inline, pool),
+            (0, 1),
+            "(inline, pool) reads; {cached} of {} pages were cached",
+            data.len() / 4096
+        );
         return Ok(());
     }
-    // Bring the first 64 KiB back into the cache, and nothing else (no readahead).
-    let file = std::fs::File::open(&path)?;
-    // SAFETY: `file` is an open descriptor; fadvise takes no pointers.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
-    assert_eq!(rc, 0);
-    let mut head = vec![0; 64 << 10];
-    file.read_exact_at(&mut head, 0)?;
-    let cached = resident_pages(&file, data.len())?;
-    assert!(cached < data.len() / 4096, "all pages came back: {cached}");
-    let p = path.clone();
-    // (Whether the ticker runs meanwhile is racy here: a 1 MiB pool read can finish before
-    // the fiber parks when the OS deschedules its thread; the 32 MiB test checks that.)
-    let (got, _, (inline, pool)) = read_beside_a_ticker(move || {
-        let mut buf = vec![0; 1 << 20];
-        File::open(&p)?.read_exact_at(&mut buf, 1000)?;
-        Ok(buf)
-    })?;
-    assert!(
-        got[..] == data[1000..1000 + (1 << 20)],
-        "read_exact_at differs"
-    );
-    assert_eq!(
-        (inline, pool),
-        (0, 1),
-        "(inline, pool) reads; {cached} of {} pages were cached",
-        data.len() / 4096
-    );
-    Ok(())
+    panic!("a partly cached range was read inline in five attempts");
 }
 
 #[test]

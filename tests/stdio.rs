@@ -36,7 +36,8 @@ fn child_entry() {
     }
 }
 
-/// Echoes each stdin line with the ticks a ticker fiber has made so far.
+/// Echoes each stdin line with the ticks a ticker fiber has made so far; the ticker reports
+/// the count itself after every 10th tick.
 fn child_lines() {
     let ticks = Rc::new(Cell::new(0usize));
     let t = ticks.clone();
@@ -46,12 +47,18 @@ fn child_lines() {
         while !s.get() {
             fiber::sleep(Duration::from_millis(5));
             t.set(t.get() + 1);
+            if t.get().is_multiple_of(10) {
+                let mut out = sio::stdout();
+                writeln!(out, "OUT:ticks:{}", t.get()).unwrap();
+                out.flush().unwrap();
+            }
         }
     });
     let mut out = sio::stdout();
     for line in sio::stdin().lines() {
         let line = line.unwrap();
         writeln!(out, "OUT:line:{line}:{}", ticks.get()).unwrap();
+        out.flush().unwrap();
     }
     writeln!(out, "OUT:stdin-nonblocking:{}", nonblocking(0)).unwrap();
     out.flush().unwrap();
@@ -82,24 +89,35 @@ fn child_read_line() {
     out.flush().unwrap();
 }
 
-/// Writes 2 MiB to stdout while a ticker runs; reports the ticks on stderr.
+/// Writes 2 MiB to stdout while a ticker runs. Once the ticker has ticked 10 times while
+/// the writes are under way (the parent reads nothing until then, so the writer is parked on
+/// the full pipe), says so on stderr; at the end reports the ticks on stderr.
 fn child_bigout() {
     let ticks = Rc::new(Cell::new(0usize));
-    let t = ticks.clone();
+    let writing = Rc::new(Cell::new(false));
     let stop = Rc::new(Cell::new(false));
-    let s = stop.clone();
+    let (t, w, s) = (ticks.clone(), writing.clone(), stop.clone());
     let ticker = fiber::spawn(move || {
+        let mut while_writing = 0;
         while !s.get() {
             fiber::sleep(Duration::from_millis(5));
             t.set(t.get() + 1);
+            if w.get() {
+                while_writing += 1;
+                if while_writing == 10 {
+                    writeln!(sio::stderr(), "ERR:ticked-while-writing").unwrap();
+                }
+            }
         }
     });
     let line = format!("{}\n", "x".repeat(1023));
     let mut out = sio::stdout();
+    writing.set(true);
     for _ in 0..2048 {
         out.write_all(line.as_bytes()).unwrap();
     }
     out.flush().unwrap();
+    writing.set(false);
     writeln!(
         sio::stderr(),
         "ERR:ticks:{}:stdout-nonblocking:{}",
@@ -147,28 +165,53 @@ fn stdin_lines_park_only_the_reading_fiber() -> io::Result<()> {
         .stdout(Stdio::piped())
         .spawn()?;
     let mut stdin = c.stdin.take().unwrap();
+    let stdout = c.stdout.take().unwrap();
+    let (line_tx, lines) = std::sync::mpsc::channel();
+    let stdout_reader = thread::spawn(move || {
+        for line in io::BufReader::new(stdout).lines() {
+            if let Some(report) = line.unwrap().strip_prefix("OUT:") {
+                let _ = line_tx.send(report.to_owned());
+            }
+        }
+    });
+    // 2 minutes only detect a hang: the child may start slowly on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let next = |what: &str| -> String {
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(what) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {what:?} from the child ({e})"),
+            }
+        }
+    };
+    let mut echoed = Vec::new();
     for word in ["one", "two", "three"] {
         writeln!(stdin, "{word}")?;
-        thread::sleep(Duration::from_millis(200));
+        let line = next(&format!("line:{word}:"));
+        let at: usize = line.rsplit(':').next().unwrap().parse().unwrap();
+        echoed.push(at);
+        // Send nothing more until the ticker has ticked 10 times since the echo: it runs
+        // while the reading fiber waits on the empty stdin, or never.
+        loop {
+            let ticks: usize = next("ticks:")[6..].parse().unwrap();
+            if ticks >= at + 10 {
+                break;
+            }
+        }
     }
     drop(stdin);
-    let out = c.wait_with_output()?;
-    assert!(out.status.success(), "{out:?}");
-    let lines = reported(&out.stdout, "OUT:");
-    assert_eq!(lines.len(), 4, "{lines:?}");
-    let ticks: Vec<usize> = lines[..3]
-        .iter()
-        .zip(["one", "two", "three"])
-        .map(|(l, word)| {
-            let rest = l.strip_prefix(&format!("line:{word}:")).expect(l);
-            rest.parse().unwrap()
-        })
-        .collect();
-    // 200 ms between lines at 5 ms a tick: the ticker kept running while stdin was empty.
-    assert!(ticks[2] >= ticks[0] + 10, "ticks at each line: {ticks:?}");
     assert_eq!(
-        lines[3], "stdin-nonblocking:false",
+        next("stdin-nonblocking:"),
+        "stdin-nonblocking:false",
         "stdin's mode was changed"
+    );
+    assert!(c.wait()?.success());
+    stdout_reader.join().unwrap();
+    assert!(
+        echoed.windows(2).all(|w| w[1] >= w[0] + 10),
+        "ticks at each line: {echoed:?}"
     );
     Ok(())
 }
@@ -207,8 +250,32 @@ fn stdout_to_a_slow_pipe_parks_only_the_writer() -> io::Result<()> {
         .stderr(Stdio::piped())
         .spawn()?;
     let mut stdout = c.stdout.take().unwrap();
-    // Let the child fill the pipe and park, then drain slowly.
-    thread::sleep(Duration::from_millis(200));
+    let stderr = c.stderr.take().unwrap();
+    let (line_tx, lines_rx) = std::sync::mpsc::channel();
+    let stderr_reader = thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = line_tx.send(line.clone());
+            all.push(line);
+        }
+        all
+    });
+    // Read nothing until the child's ticker has ticked while its writer waits on the full
+    // pipe; if the writer held the thread, the ticker never would (2 minutes only detect
+    // that: the child may start slowly on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(line) if line == "ERR:ticked-while-writing" => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = c.kill();
+                panic!("the ticker never ticked while stdout was full ({e})");
+            }
+        }
+    }
     let mut data = Vec::new();
     let mut buf = [0; 64 * 1024];
     loop {
@@ -218,27 +285,18 @@ fn stdout_to_a_slow_pipe_parks_only_the_writer() -> io::Result<()> {
         }
         data.extend_from_slice(&buf[..n]);
     }
-    let out = c.wait_with_output()?;
-    assert!(out.status.success(), "{out:?}");
+    let status = c.wait()?;
+    let stderr = stderr_reader.join().unwrap().join("\n");
+    assert!(status.success(), "{status:?}: {stderr}");
     let lines: Vec<&[u8]> = data
         .split(|&b| b == b'\n')
         .filter(|l| l.len() == 1023 && l.iter().all(|&b| b == b'x'))
         .collect();
     assert_eq!(lines.len(), 2048, "all of the child's lines arrived intact");
-    let report = reported(&out.stderr, "ERR:");
-    assert_eq!(
-        report.len(),
-        1,
-        "{:?}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = reported(stderr.as_bytes(), "ERR:ticks:");
+    assert_eq!(report.len(), 1, "{stderr}");
     let fields: Vec<&str> = report[0].split(':').collect();
-    let ticks: usize = fields[1].parse().unwrap();
-    assert!(
-        ticks >= 10,
-        "the ticker ticked {ticks} times while stdout was full"
-    );
-    assert_eq!(fields[3], "false", "stdout's mode was changed");
+    assert_eq!(fields[2], "false", "stdout's mode was changed");
     Ok(())
 }
 

@@ -234,12 +234,20 @@ fn many_runtimes_on_many_threads_and_a_plain_thread_share_one_lock() {
 fn fiber_waits_for_a_lock_held_by_a_plain_thread_without_blocking_its_thread() {
     let m = Arc::new(Mutex::new(0));
     let guard_taken = Arc::new(AtomicBool::new(false));
+    let ticks = Arc::new(AtomicUsize::new(0));
+    // The plain thread holds the lock until a ticker fiber on the waiting fiber's thread has
+    // ticked 5 times (not for a fixed time, which a loaded machine may spend elsewhere); if
+    // the wait blocked that thread, the ticker never would, and the holder gives up after
+    // the hang limit.
     let holder = {
-        let (m, guard_taken) = (m.clone(), guard_taken.clone());
+        let (m, guard_taken, ticks) = (m.clone(), guard_taken.clone(), ticks.clone());
         thread::spawn(move || {
             let mut g = m.lock().unwrap();
             guard_taken.store(true, Ordering::SeqCst);
-            thread::sleep(Duration::from_millis(50));
+            let give_up = std::time::Instant::now() + Duration::from_secs(60);
+            while ticks.load(Ordering::SeqCst) < 5 && std::time::Instant::now() < give_up {
+                thread::sleep(Duration::from_millis(1));
+            }
             *g = 1;
         })
     };
@@ -247,7 +255,6 @@ fn fiber_waits_for_a_lock_held_by_a_plain_thread_without_blocking_its_thread() {
         thread::yield_now();
     }
     let (value, ticks) = spindle::run(move || {
-        let ticks = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let (ticks, stop) = (ticks.clone(), stop.clone());
@@ -259,13 +266,14 @@ fn fiber_waits_for_a_lock_held_by_a_plain_thread_without_blocking_its_thread() {
             })
         };
         let value = *m.lock().unwrap();
+        let waited = ticks.load(Ordering::SeqCst);
         stop.store(true, Ordering::SeqCst);
         ticker.join().unwrap();
-        (value, ticks.load(Ordering::SeqCst))
+        (value, waited)
     });
     holder.join().unwrap();
     assert_eq!(value, 1);
-    // The fiber parked for ~50 ms; the ticker must have kept running meanwhile.
+    // The ticker kept running while the fiber waited.
     assert!(
         ticks >= 5,
         "the thread stalled while a fiber waited: {ticks} ticks"

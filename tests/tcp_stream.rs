@@ -136,11 +136,17 @@ fn read_timeout_gives_would_block_and_other_fibers_keep_running() {
         let timeout = Duration::from_millis(200);
         stream.set_read_timeout(Some(timeout)).unwrap();
         assert_eq!(stream.read_timeout().unwrap(), Some(timeout));
-        let start = Instant::now();
-        let err = stream.read(&mut [0; 16]).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::WouldBlock);
-        assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
-        assert!(start.elapsed() >= timeout);
+        // Read (and time out) again until the ticker has ticked 5 times, rather than once
+        // for a fixed time a loaded machine may spend elsewhere: a read that blocked the
+        // thread would never let it tick, and the reads give up after a minute.
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while ticker.ticks() < 5 && Instant::now() < give_up {
+            let start = Instant::now();
+            let err = stream.read(&mut [0; 16]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
+            assert!(start.elapsed() >= timeout);
+        }
         assert!(
             ticker.stop() >= 5,
             "the ticker fiber was stalled by the read"

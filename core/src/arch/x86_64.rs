@@ -286,6 +286,10 @@ pub(crate) unsafe fn interrupted(ctx: *const libc::c_void) -> Interrupted {
     }
 }
 
+/// How far below the top of a fiber's stack its first frame record lies at most: the
+/// trampoline's return address and the entry function's saved `rbp` (0) sit right below it.
+const FIRST_RECORD_DEPTH: usize = 128;
+
 /// Walks an interrupted stack into `out`, innermost first, and returns how many addresses it
 /// wrote. Async-signal-safe: no allocation, no locks, and memory is read only inside `stack`
 /// (the stack's mapped range) or inside ranges for which `is_code` says true.
@@ -298,8 +302,9 @@ pub(crate) unsafe fn interrupted(ctx: *const libc::c_void) -> Interrupted {
 /// into code right after a `call` instruction — until it reaches the record `rbp` points to,
 /// or, if `rbp` does not point to one, until a word that starts a chain of two records. A
 /// scan can pick up a stale return address left in an uninitialised slot; the chain cannot.
-/// The walk ends at a record whose caller link is 0 (a fiber's first frame), at the top of
-/// the stack, or when `out` is full.
+/// The walk ends at a record whose caller link is 0 within [`FIRST_RECORD_DEPTH`] bytes of
+/// the top of the stack (a fiber's first frame), at the top of the stack, or when `out` is
+/// full.
 pub(crate) fn walk_interrupted(
     regs: Interrupted,
     stack: std::ops::Range<usize>,
@@ -330,10 +335,15 @@ pub(crate) fn walk_interrupted(
     push(regs.pc, &mut n);
     // A frame record: `[at]` is the caller's record, higher on the stack (or 0 at a fiber's
     // first frame), and `[at + 8]` a return address. Checked two links deep when scanning, so
-    // a stray pair of words is not taken for one.
+    // a stray pair of words is not taken for one. A 0 link counts only right below the top of
+    // the stack, where the fiber's first frame saves the 0 `init_stack` put in `rbp`: code
+    // built without frame pointers never changes that 0, so any function of it that saves
+    // `rbp` leaves a 0 below its return address, and the walk must go on past it.
+    let first_frame = |at: usize| stack.end.wrapping_sub(at) <= FIRST_RECORD_DEPTH;
     let record = |at: usize| -> Option<(usize, usize)> {
         let (next, ret) = (read(at)?, read(at.wrapping_add(8))?);
-        let next_ok = next == 0 || (next > at && read(next.wrapping_add(8)).is_some());
+        let next_ok =
+            (next == 0 && first_frame(at)) || (next > at && read(next.wrapping_add(8)).is_some());
         (next_ok && is_return_address(ret)).then_some((next, ret))
     };
     let deep_record =
@@ -417,6 +427,44 @@ mod tests {
                 assert_eq!(n, 1);
             }
         }
+    }
+
+    /// Regression: on a fiber whose code keeps no frame pointers `rbp` stays 0, so the first
+    /// function that saves it leaves a 0 right below its return address, which the scan took
+    /// for the fiber's first frame record: a stall backtrace taken in `Instant::elapsed`
+    /// called from a helper of a CPU loop ended at the helper, without the loop's function.
+    #[test]
+    fn a_saved_zero_rbp_mid_stack_does_not_end_the_walk() {
+        // Code in which every 16th byte ends a `call rel32` (E8 and four bytes).
+        let mut code = [0x90u8; 128];
+        for call in (0..128).step_by(16) {
+            code[call + 3] = 0xE8;
+        }
+        let code_range = code.as_ptr() as usize..code.as_ptr() as usize + code.len();
+        let ret = |i: usize| code_range.start + 16 * i + 8;
+        let is_code = |start: usize, end: usize| code_range.start <= start && end <= code_range.end;
+        // A stack, lowest address first: the interrupted function's return address, a callee
+        // that saved rbp = 0 (a record-like pair), locals, the caller's caller's return address
+        // far up, and the true first frame right below the top (the entry's saved rbp = 0, then
+        // the return address into the trampoline).
+        let mut words = vec![7usize; 128];
+        words[0] = 1;
+        words[1] = ret(0);
+        words[4] = 0;
+        words[5] = ret(1);
+        words[6] = 0;
+        words[40] = ret(2);
+        words[126] = 0;
+        words[127] = ret(3);
+        let stack = words.as_ptr() as usize..words.as_ptr() as usize + 8 * words.len();
+        let regs = super::Interrupted {
+            pc: ret(4),
+            sp: stack.start,
+            fp: 0,
+        };
+        let mut out = [0usize; 16];
+        let n = super::walk_interrupted(regs, stack, &is_code, &mut out);
+        assert_eq!(out[..n], [ret(4), ret(0), ret(1), ret(2), ret(3)]);
     }
 
     extern "C" fn yield_from_asm() {
