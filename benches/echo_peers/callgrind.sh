@@ -61,24 +61,8 @@ for server in $SERVERS; do
   awk -v s="$server" -v a="${ir[$K1]}" -v b="${ir[$K2]}" -v ra="${reqs[$K1]}" -v rb="${reqs[$K2]}" \
     'BEGIN { printf "%-15s %.0f instructions per request (%d requests between the runs)\n", s, (b - a) / (rb - ra), rb - ra }'
   if [ -n "${BREAKDOWN:-}" ]; then
-    python3 - "$OUT/$server-$K1.out-01" "$OUT/$server-$K2.out-01" "$((reqs[$K2] - reqs[$K1]))" \
-      "$BREAKDOWN" <<'PY'
-import collections, re, subprocess, sys
-def load(path):
-    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", path],
-                         capture_output=True, text=True, check=True).stdout
-    cost = collections.Counter()
-    for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S*?):(.*?)(?: \[[^\]]*\])?$", line)
-        if m and "PROGRAM TOTALS" not in line:
-            cost[m.group(3).strip()] += int(m.group(1).replace(",", ""))
-    return cost
-a, b = load(sys.argv[1]), load(sys.argv[2])
-n, top = int(sys.argv[3]), int(sys.argv[4])
-per = sorted(((b[k] - a.get(k, 0)) / n, k) for k in b)
-for v, k in reversed(per[-top:]):
-    print(f"  {v:7.1f}  {k[:140]}")
-PY
+    python3 benches/callgrind_breakdown.py "$OUT/$server-$K1.out-01" "$OUT/$server-$K2.out-01" \
+      "$((reqs[$K2] - reqs[$K1]))" "$BREAKDOWN"
   fi
 done
 echo "outputs in $OUT" >&2
