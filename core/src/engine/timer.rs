@@ -149,9 +149,7 @@ impl Timers {
         entries.retain(|Reverse(e)| {
             let armed = self.slots[e.slot as usize].fiber.is_some();
             if !armed {
-                let slot = &mut self.slots[e.slot as usize];
-                slot.generation = slot.generation.wrapping_add(1);
-                self.free.push(e.slot);
+                self.free_slot(e.slot);
             }
             armed
         });
