@@ -1,7 +1,8 @@
 //! An HTTP/1.1 server: one fiber per connection, written in plain blocking style.
 //!
 //! ```text
-//! cargo run --release --example http_server [ADDR] [--threads N]   # ADDR defaults to 127.0.0.1:8080
+//! cargo run --release --example http_server [ADDR] [--threads N] [--yields-before-sleep N]
+//!                                            # ADDR defaults to 127.0.0.1:8080
 //! curl -i http://127.0.0.1:8080/plaintext
 //! wrk -t1 -c50 --latency http://127.0.0.1:8080/plaintext
 //! ```
@@ -27,6 +28,9 @@
 //! The `Date` header is formatted once a second per thread and reused in between.
 //! `--threads N` runs N schedulers, one per thread (`Runtime::run_on_each`), each accepting
 //! on its own `SO_REUSEPORT` listener bound to ADDR; the kernel spreads the connections.
+//! `--yields-before-sleep N` sets how often a scheduler that runs out of work offers its CPU
+//! before it sleeps (`runtime::Builder::yields_before_sleep`; 0: never), to measure what the
+//! default buys.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -72,6 +76,7 @@ const LINGER_BYTES: usize = 256 * 1024;
 fn main() {
     let mut addr = "127.0.0.1:8080".to_string();
     let mut threads = 1usize;
+    let mut builder = spindle::Runtime::builder();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -81,19 +86,24 @@ fn main() {
                     _ => usage("--threads needs a positive number"),
                 }
             }
+            "--yields-before-sleep" => match args.next().map(|n| n.parse()) {
+                Some(Ok(n)) => builder = builder.yields_before_sleep(n),
+                _ => usage("--yields-before-sleep needs a number, 0 or more"),
+            },
             "-h" | "--help" => usage(""),
             _ if arg.starts_with('-') => usage(&format!("unknown option {arg}")),
             _ => addr = arg,
         }
     }
     let served = if threads == 1 {
-        spindle::run(move || {
+        let runtime = builder.build().expect("these runtime settings are valid");
+        runtime.run(move || {
             let listener = listen(&addr, false)?;
             println!("http_server listening on {}", listener.local_addr()?);
             serve(listener, Config::default())
         })
     } else {
-        serve_on_each(&addr, threads)
+        serve_on_each(builder.threads(threads), &addr, threads)
     };
     if let Err(e) = served {
         eprintln!("http_server: {e}");
@@ -106,13 +116,16 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("http_server: {problem}");
     }
-    eprintln!("usage: http_server [ADDR] [--threads N]   (ADDR defaults to 127.0.0.1:8080)");
+    eprintln!(
+        "usage: http_server [ADDR] [--threads N] [--yields-before-sleep N]   \
+         (ADDR defaults to 127.0.0.1:8080)"
+    );
     std::process::exit(2);
 }
 
 /// Thread-per-core: `threads` schedulers, each serving its own `SO_REUSEPORT` listener.
 #[allow(dead_code)]
-fn serve_on_each(addr: &str, threads: usize) -> io::Result<()> {
+fn serve_on_each(builder: spindle::runtime::Builder, addr: &str, threads: usize) -> io::Result<()> {
     // Bound up front, so that port 0 means one port for all, and errors come out here.
     let first = listen(addr, true)?;
     let local = first.local_addr()?;
@@ -122,7 +135,7 @@ fn serve_on_each(addr: &str, threads: usize) -> io::Result<()> {
     }
     println!("http_server listening on {local} with {threads} schedulers");
     let listeners = std::sync::Mutex::new(listeners);
-    let runtime = spindle::Runtime::builder().threads(threads).build()?;
+    let runtime = builder.build()?;
     let served = runtime.run_on_each(move |index| {
         let listener = listeners.lock().unwrap()[index].take();
         serve(
