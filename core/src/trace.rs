@@ -195,6 +195,56 @@ const INTERNAL: &[&str] = &[
     "__rust_try",
 ];
 
+/// Source files of internal frames, for functions whose debug info gives no path (see
+/// [`is_internal`]): the `backtrace` crate and spindle's crates as published (their directories
+/// are named `<crate>-<version>`), and the std files of the call plumbing.
+const INTERNAL_FILES: &[&str] = &[
+    "/backtrace-0.",
+    "/spindle-core-",
+    "/spindle-sync-",
+    "/spindle-io-",
+    "/library/std/src/panicking.rs",
+    "/library/std/src/panic.rs",
+    "/library/core/src/panic/unwind_safe.rs",
+    "/library/core/src/ops/function.rs",
+    "/library/alloc/src/boxed.rs",
+];
+
+/// Whether a frame is internal (see the module docs), by its function's path when debug info
+/// gives one, else by its source file (absolute, as debug info has it).
+///
+/// Builds with `debug = "line-tables-only"` name functions without their module path
+/// (`park`, not `spindle_core::fiber::park`); their frames are then told by the file: spindle's
+/// own source directories (this crate's, and its workspace siblings `sync` and `io`) or one of
+/// [`INTERNAL_FILES`].
+fn is_internal(function: Option<&str>, file: Option<&str>) -> bool {
+    if let Some(name) = function {
+        let qualified = name.starts_with('<')
+            || name
+                .split('<')
+                .next()
+                .is_some_and(|head| head.contains("::"));
+        if qualified || file.is_none() {
+            return INTERNAL.iter().any(|prefix| name.starts_with(prefix));
+        }
+    }
+    let Some(file) = file else {
+        return false;
+    };
+    // This crate's directory, and in spindle's workspace its siblings `sync` and `io`.
+    let core = env!("CARGO_MANIFEST_DIR");
+    let siblings = core
+        .strip_suffix("/core")
+        .map_or(&[][..], |_| &["/sync/src/", "/io/src/"][..]);
+    let workspace = core.strip_suffix("/core").unwrap_or(core);
+    file.strip_prefix(core)
+        .is_some_and(|rest| rest.starts_with("/src/"))
+        || file
+            .strip_prefix(workspace)
+            .is_some_and(|rest| siblings.iter().any(|dir| rest.starts_with(dir)))
+        || INTERNAL_FILES.iter().any(|part| file.contains(part))
+}
+
 /// Resolves addresses to frames, each distinct address once.
 #[derive(Debug, Default)]
 pub(crate) struct Symbolizer {
@@ -239,16 +289,12 @@ fn symbolize(addr: usize, cwd: Option<&str>) -> Vec<Frame> {
     let mut out = Vec::new();
     backtrace::resolve(addr as *mut c_void, |symbol| {
         let function = symbol.name().map(|n| format!("{n:#}"));
-        let file = symbol.filename().map(|p| {
-            let p = p.to_string_lossy();
-            match cwd.and_then(|cwd| p.strip_prefix(cwd)) {
-                Some(relative) => relative.to_owned(),
-                None => p.into_owned(),
-            }
+        let path = symbol.filename().map(|p| p.to_string_lossy());
+        let internal = is_internal(function.as_deref(), path.as_deref());
+        let file = path.map(|p| match cwd.and_then(|cwd| p.strip_prefix(cwd)) {
+            Some(relative) => relative.to_owned(),
+            None => p.into_owned(),
         });
-        let internal = function
-            .as_deref()
-            .is_some_and(|n| INTERNAL.iter().any(|prefix| n.starts_with(prefix)));
         out.push(Frame {
             function,
             file,
@@ -265,4 +311,83 @@ fn symbolize(addr: usize, cwd: Option<&str>) -> Vec<Frame> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_internal;
+
+    /// Frames as a build with `debug = "line-tables-only"` names them: no module paths.
+    #[test]
+    fn unqualified_names_are_told_by_their_source_file() {
+        let core = env!("CARGO_MANIFEST_DIR");
+        let own = format!("{core}/src/fiber.rs");
+        assert!(is_internal(Some("park"), Some(&own)));
+        assert!(is_internal(Some("wait<u32>"), Some(&own)));
+        if let Some(workspace) = core.strip_suffix("/core") {
+            assert!(is_internal(
+                Some("lock<u32>"),
+                Some(&format!("{workspace}/sync/src/mutex.rs"))
+            ));
+            assert!(is_internal(
+                Some("read"),
+                Some(&format!("{workspace}/io/src/net/tcp.rs"))
+            ));
+            // The facade and the program's own files are not spindle's insides.
+            assert!(!is_internal(
+                Some("run<u32>"),
+                Some(&format!("{workspace}/src/lib.rs"))
+            ));
+            assert!(!is_internal(
+                Some("left_locker"),
+                Some(&format!("{workspace}/tests/deadlock.rs"))
+            ));
+        }
+        let registry = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+        assert!(is_internal(
+            Some(
+                "trace_unsynchronized<spindle_core::trace::{impl#0}::capture_here::{closure_env#0}>"
+            ),
+            Some(&format!("{registry}/backtrace-0.3.77/src/backtrace/mod.rs")),
+        ));
+        assert!(is_internal(
+            Some("park"),
+            Some(&format!("{registry}/spindle-core-0.1.0/src/fiber.rs"))
+        ));
+        assert!(is_internal(
+            Some(
+                "catch_unwind<u32, core::panic::unwind_safe::AssertUnwindSafe<x::{closure_env#0}>>"
+            ),
+            Some("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/panicking.rs"),
+        ));
+        assert!(!is_internal(
+            Some("{closure#0}"),
+            Some("/home/u/app/src/main.rs")
+        ));
+        assert!(!is_internal(
+            Some("read_to_end<std::fs::File>"),
+            Some("/rustc/5980/library/std/src/io/mod.rs")
+        ));
+    }
+
+    /// With full or limited debug info the path decides, whatever the file.
+    #[test]
+    fn qualified_names_are_told_by_their_path() {
+        assert!(is_internal(
+            Some("spindle_core::fiber::park"),
+            Some("/anywhere/x.rs")
+        ));
+        assert!(is_internal(
+            Some("<spindle_sync::mutex::Mutex<T>>::lock"),
+            None
+        ));
+        assert!(is_internal(Some("std::panicking::try::do_call<u32>"), None));
+        assert!(!is_internal(
+            Some("app::handler"),
+            Some(concat!(env!("CARGO_MANIFEST_DIR"), "/src/fiber.rs"))
+        ));
+        assert!(!is_internal(Some("main"), None));
+        assert!(!is_internal(None, Some("/home/u/app/src/main.rs")));
+        assert!(!is_internal(None, None));
+    }
 }
