@@ -24,7 +24,7 @@ pub const DEFAULT_BUDGET: u32 = 128;
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(1);
 
 /// Default of [`Builder::yields_before_sleep`].
-const DEFAULT_YIELDS_BEFORE_SLEEP: u32 = 3;
+const DEFAULT_YIELDS_BEFORE_SLEEP: u32 = 32;
 
 /// Default time an idle runtime with nothing that could wake it waits before it reports a
 /// deadlock.
@@ -243,7 +243,7 @@ impl Builder {
     }
 
     /// How many times a scheduler that is serving I/O offers its CPU to other threads before
-    /// it blocks in `epoll_wait` for lack of runnable fibers; 0 turns this off. Default: 3.
+    /// it blocks in `epoll_wait` for lack of runnable fibers; 0 turns this off. Default: 32.
     ///
     /// When the last poll of the reactor reported events, a scheduler that runs out of
     /// runnable fibers does not go to sleep at once: up to `yields` times it polls without
