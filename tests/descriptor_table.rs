@@ -12,27 +12,6 @@ use std::time::{Duration, Instant};
 
 use spindle::net::UdpSocket;
 
-/// The number of descriptor slots the kernel has allocated for this process (`FDSize`).
-fn table_size() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("FDSize:"))
-        .expect("/proc/self/status has an FDSize line")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// The highest descriptor open in this process.
-fn highest_open() -> i32 {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .max()
-        .unwrap()
-}
-
 #[test]
 fn the_table_grows_before_the_sockets_fill_it() {
     // Without spindle's help, 200 descriptors fit a table of 256 slots, and the 256th would
@@ -42,24 +21,24 @@ fn the_table_grows_before_the_sockets_fill_it() {
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect::<Vec<_>>()
     });
-    let highest = highest_open();
+    let highest = util::highest_open();
     assert!(highest >= 200, "only up to descriptor {highest} open");
     // Room for 8 times as many, asked for by a thread in the background; the bound only
     // detects a hang.
     let start = Instant::now();
-    while table_size() < 8 * highest as usize && start.elapsed() < Duration::from_secs(30) {
+    while util::table_size() < 8 * highest as usize && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let size = table_size();
+    let size = util::table_size();
     assert!(
         size >= 8 * highest as usize,
         "the table holds {size} slots with descriptor {highest} open: it was not grown ahead"
     );
     // The descriptor used to make the kernel grow the table is closed again.
     assert!(
-        highest_open() < 1000,
+        util::highest_open() < 1000,
         "descriptor {} is open: the table-growing duplicate leaked",
-        highest_open()
+        util::highest_open()
     );
     drop(sockets);
 }

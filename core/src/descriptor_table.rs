@@ -9,10 +9,11 @@
 //! freezes every fiber of the thread, and the stall detector reports it from `accept4`.
 //!
 //! So the table is grown ahead of need, on a short-lived thread of its own: every socket that
-//! spindle-io wraps, and every one the hook sees created on a fiber, reports its descriptor
-//! number ([`note`]), and when one reaches an eighth of the room already asked for, a thread
-//! asks the kernel for room for 16 times as many (at least [`FIRST_ASK`]; see
-//! [`sys::grow_descriptor_table`]), so the grace period passes while the schedulers go on. The first ask comes at the 8th descriptor, usually before a server
+//! spindle-io wraps, every `spindle::fs` file (and the descriptor of an inline `fs::read`), and
+//! every socket the hook sees created on a fiber reports its descriptor number ([`note`]), and
+//! when one reaches an eighth of the room already asked for, a thread asks the kernel for room
+//! for 16 times as many (at least [`FIRST_ASK`]; see [`sys::grow_descriptor_table`]), so the
+//! grace period passes while the schedulers go on. The first ask comes at the 8th descriptor, usually before a server
 //! takes its first connection, and is large because a burst of connections outruns a grace
 //! period: 1000 connects arrive in a few milliseconds. A server with 1000 connections starts
 //! two such threads (at its 8th and 512th descriptor) and ends with a table of 16384 slots

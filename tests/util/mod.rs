@@ -225,3 +225,24 @@ impl Drop for RuntimeThread {
         }
     }
 }
+
+/// The number of descriptor slots the kernel has allocated for this process (`FDSize`).
+pub(crate) fn table_size() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("FDSize:"))
+        .expect("/proc/self/status has an FDSize line")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The highest descriptor open in this process.
+pub(crate) fn highest_open() -> i32 {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .max()
+        .unwrap()
+}

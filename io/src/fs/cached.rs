@@ -29,7 +29,7 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use spindle_core::{fiber, unblock};
@@ -147,6 +147,8 @@ fn open(path: &Path) -> io::Result<Option<(File, u64)>> {
     let Some(handle) = sys::open_cached(path, libc::O_PATH)? else {
         return Ok(None);
     };
+    // Counted toward the descriptor table like every descriptor spindle makes on a fiber.
+    spindle_core::__private::note_descriptor(handle.as_raw_fd());
     if !File::from(handle).metadata()?.is_file() {
         return Ok(None);
     }

@@ -395,6 +395,10 @@ impl FileExt for File {
 
 impl From<std::fs::File> for File {
     fn from(file: std::fs::File) -> File {
+        // Files count toward the descriptor table as sockets do (`spindle_core`'s
+        // `descriptor_table`): an open on a scheduler thread must not wait for the kernel to
+        // grow the table.
+        spindle_core::__private::note_descriptor(file.as_raw_fd());
         File {
             inner: Arc::new(file),
         }
