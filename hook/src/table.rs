@@ -121,3 +121,26 @@ pub(crate) fn copy(old: c_int, new: c_int) {
         e.set(state);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A new entry is all zero bytes (see `Registration`'s `LazyState`), so the table is
+    /// placed in `.bss`: its 56 MB are neither in every binary that links the hook nor in
+    /// memory until touched. Before, an empty `OnceLock` and `Weak::new()` put it in `.data`.
+    #[test]
+    fn the_table_lies_in_bss() {
+        // The linker defines these two symbols at the end of the initialised data and the end
+        // of `.bss`; only their addresses are taken, never their contents.
+        unsafe extern "C" {
+            static _edata: u8;
+            static _end: u8;
+        }
+        let (data_end, bss_end) = (&raw const _edata as usize, &raw const _end as usize);
+        let table = &raw const super::TABLE as usize;
+        let size = std::mem::size_of_val(&super::TABLE);
+        assert!(
+            data_end <= table && table + size <= bss_end,
+            "the fd table ({size} bytes at {table:#x}) is not in .bss ({data_end:#x}..{bss_end:#x})"
+        );
+    }
+}

@@ -32,8 +32,8 @@ use std::fmt;
 use std::io;
 use std::ops::BitOr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::fiber::FiberBlock;
@@ -117,10 +117,85 @@ pub struct Registration {
     /// Fibers of the owner waiting on this registration now.
     waiters: AtomicU32,
     /// The owner's shared half, through which another thread takes the fd out of its reactor.
-    owner: Mutex<Weak<SchedShared>>,
+    /// An `Option` rather than `Weak::new()` so that a new `Registration` is all zero bytes: the
+    /// hook's table of a million of them then lives in `.bss`, not as 56 MB of every binary.
+    owner: Mutex<Option<Weak<SchedShared>>>,
     /// The events counted for it, shared with the reactor; made on first registration and
     /// kept across hand-overs.
-    state: OnceLock<Arc<IoState>>,
+    state: LazyState,
+}
+
+/// An `Arc<IoState>` made on first use, like a `OnceLock<Arc<IoState>>` but all zero bytes
+/// while empty (an empty `OnceLock` is not: std's `Once` starts at a non-zero state on Linux).
+/// With it, and `owner`'s `Option`, a new [`Registration`] is all zeros, so the hook's static
+/// table of a million of them lives in `.bss` (untouched pages cost nothing) instead of adding
+/// 56 MB of `.data` to every binary that links the hook.
+struct LazyState(AtomicPtr<IoState>);
+
+// `AtomicPtr` is `Send + Sync` whatever it points to; the `Arc<IoState>` it stands for is
+// shared between threads, which needs `IoState: Send + Sync`.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<IoState>();
+};
+
+impl LazyState {
+    const fn new() -> LazyState {
+        LazyState(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    #[inline]
+    fn get(&self) -> Option<&IoState> {
+        let state = self.0.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer was published by `get_or_init` from `Arc::into_raw`, with
+        // a strong count that only `drop` (which has `&mut self`) gives back, so the `IoState`
+        // lives at least as long as `&self`; Acquire pairs with the publishing Release.
+        unsafe { state.as_ref() }
+    }
+
+    /// The state, made with `make` if there is none yet; a new strong reference.
+    fn get_or_init(&self, make: impl FnOnce() -> Arc<IoState>) -> Arc<IoState> {
+        let mut state = self.0.load(Ordering::Acquire);
+        if state.is_null() {
+            let made = Arc::into_raw(make()).cast_mut();
+            match self.0.compare_exchange(
+                std::ptr::null_mut(),
+                made,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => state = made,
+                Err(published) => {
+                    // SAFETY: `made` came from `Arc::into_raw` just above and was not
+                    // published, so this gives back the only reference to it.
+                    drop(unsafe { Arc::from_raw(made) });
+                    state = published;
+                }
+            }
+        }
+        // SAFETY: `state` is non-null and came from `Arc::into_raw` (see `get`); the published
+        // strong count keeps it alive while this adds one for the `Arc` made below.
+        unsafe { Arc::increment_strong_count(state) };
+        // SAFETY: as above; this takes over the count just added.
+        unsafe { Arc::from_raw(state) }
+    }
+}
+
+impl Default for LazyState {
+    fn default() -> LazyState {
+        LazyState::new()
+    }
+}
+
+impl Drop for LazyState {
+    fn drop(&mut self) {
+        let state = *self.0.get_mut();
+        if !state.is_null() {
+            // SAFETY: the published pointer came from `Arc::into_raw` and holds one strong
+            // count, given back exactly once, here.
+            drop(unsafe { Arc::from_raw(state) });
+        }
+    }
 }
 
 /// How long a fiber waits before it retries when another runtime's fibers are waiting on the
@@ -162,8 +237,8 @@ impl Registration {
         Registration {
             key: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
-            owner: Mutex::new(Weak::new()),
-            state: OnceLock::new(),
+            owner: Mutex::new(None),
+            state: LazyState::new(),
         }
     }
 
@@ -241,7 +316,7 @@ impl Registration {
         }
         let mut owner = self.owner.lock().unwrap_or_else(PoisonError::into_inner);
         let key = self.key.swap(0, Ordering::Relaxed);
-        let owner = std::mem::take(&mut *owner);
+        let owner = owner.take();
         if key == 0 {
             return;
         }
@@ -250,7 +325,7 @@ impl Registration {
                 sched.deregister_io(token_of(key), fd.as_raw_fd());
             }
             _ => {
-                if let Some(owner) = owner.upgrade() {
+                if let Some(owner) = owner.as_ref().and_then(Weak::upgrade) {
                     owner.release_io(token_of(key), fd.as_raw_fd());
                 }
             }
@@ -267,14 +342,18 @@ impl Registration {
         let mut owner = self.owner.lock().unwrap_or_else(PoisonError::into_inner);
         // Another thread may have changed the owner since the load above.
         let key = self.key.load(Ordering::Relaxed);
-        let previous = if key == 0 { None } else { owner.upgrade() };
+        let previous = if key == 0 {
+            None
+        } else {
+            owner.as_ref().and_then(Weak::upgrade)
+        };
         if previous.is_some() && self.waiters.load(Ordering::Relaxed) > 0 {
             return Ok(Claim::Guest);
         }
         let state = self
             .state
             .get_or_init(|| Arc::new(IoState::new(Poller::SEES_READ_CLOSED)));
-        let token = sched.register_io(fd.as_raw_fd(), Arc::clone(state))?;
+        let token = sched.register_io(fd.as_raw_fd(), state)?;
         if let Some(previous) = previous {
             previous.release_io(token_of(key), fd.as_raw_fd());
         }
@@ -282,7 +361,7 @@ impl Registration {
             (u64::from(sched.id()) << 32) | (token as u64 + 1),
             Ordering::Relaxed,
         );
-        *owner = Arc::downgrade(sched.shared());
+        *owner = Some(Arc::downgrade(sched.shared()));
         Ok(Claim::Owned(token))
     }
 }
