@@ -232,16 +232,12 @@ fn is_internal(function: Option<&str>, file: Option<&str>) -> bool {
         return false;
     };
     // This crate's directory, and in spindle's workspace its siblings `sync` and `io`.
+    let below = |dir: &str, sub: &str| file.strip_prefix(dir).is_some_and(|r| r.starts_with(sub));
     let core = env!("CARGO_MANIFEST_DIR");
-    let siblings = core
-        .strip_suffix("/core")
-        .map_or(&[][..], |_| &["/sync/src/", "/io/src/"][..]);
-    let workspace = core.strip_suffix("/core").unwrap_or(core);
-    file.strip_prefix(core)
-        .is_some_and(|rest| rest.starts_with("/src/"))
-        || file
-            .strip_prefix(workspace)
-            .is_some_and(|rest| siblings.iter().any(|dir| rest.starts_with(dir)))
+    below(core, "/src/")
+        || core
+            .strip_suffix("/core")
+            .is_some_and(|workspace| below(workspace, "/sync/src/") || below(workspace, "/io/src/"))
         || INTERNAL_FILES.iter().any(|part| file.contains(part))
 }
 
