@@ -8,8 +8,6 @@
 
 mod util;
 
-use std::time::{Duration, Instant};
-
 use spindle::net::UdpSocket;
 
 #[test]
@@ -21,19 +19,7 @@ fn the_table_grows_before_the_sockets_fill_it() {
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect::<Vec<_>>()
     });
-    let highest = util::highest_open();
-    assert!(highest >= 200, "only up to descriptor {highest} open");
-    // Room for 8 times as many, asked for by a thread in the background; the bound only
-    // detects a hang.
-    let start = Instant::now();
-    while util::table_size() < 8 * highest as usize && start.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let size = util::table_size();
-    assert!(
-        size >= 8 * highest as usize,
-        "the table holds {size} slots with descriptor {highest} open: it was not grown ahead"
-    );
+    util::assert_table_grown_ahead(200);
     // The descriptor used to make the kernel grow the table is closed again.
     assert!(
         util::highest_open() < 1000,

@@ -246,3 +246,23 @@ pub(crate) fn highest_open() -> i32 {
         .max()
         .unwrap()
 }
+
+/// Asserts that at least `opened` descriptors are open and that the descriptor table has room
+/// for 8 times the highest, which a thread of spindle's asks for in the background (waited
+/// for; the bound only detects a hang). Without spindle's help the kernel grows the table only
+/// when a new descriptor does not fit.
+#[track_caller]
+pub(crate) fn assert_table_grown_ahead(opened: i32) {
+    let highest = highest_open();
+    assert!(highest >= opened, "only up to descriptor {highest} open");
+    let wanted = 8 * highest as usize;
+    let start = std::time::Instant::now();
+    while table_size() < wanted && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let size = table_size();
+    assert!(
+        size >= wanted,
+        "the table holds {size} slots with descriptor {highest} open: it was not grown ahead"
+    );
+}
